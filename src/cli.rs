@@ -1,0 +1,244 @@
+//! The command line: `serve` (the default), `migrate`, `user add`, `institution add`.
+//! Every command reads the same configuration as `serve`; flags override it.
+
+// Doc comments here are the `--help` text users read, where Markdown backticks would show.
+#![allow(clippy::doc_markdown)]
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::accounts::{self, AccountsError, NewAccount};
+use crate::config::Config;
+use crate::error::FieldError;
+use crate::institutions::{self, InstitutionsError, NewInstitution};
+use crate::startup::{Application, open_database};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shuyuan",
+    version,
+    about = "Open learning platform for community education"
+)]
+pub struct Cli {
+    /// Configuration file [default: config/shuyuan.toml when present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overrides database.url (sqlite://FILE or postgres://USER@HOST/DB)
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Overrides server.data_dir
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given)
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit
+    Migrate,
+    /// Manage accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage institutions
+    #[command(subcommand)]
+    Institution(InstitutionCommand),
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Overrides server.listen, e.g. 0.0.0.0:8080
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Overrides server.public_url
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from standard input (prompted on a terminal),
+    /// never from the command line, where other users could see it.
+    Add {
+        email: String,
+        /// Display name
+        #[arg(long)]
+        name: String,
+        /// Make the account a site administrator
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstitutionCommand {
+    /// Register an institution
+    Add {
+        /// Short handle, e.g. xihu-community-college
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// county_college, community_school, teaching_point, school, university,
+        /// vocational_college, open_university, training_org, library, museum, science_museum,
+        /// cultural_center, sports_venue, enterprise or other
+        #[arg(long)]
+        kind: String,
+        /// province/city/county/town/village, e.g. zhejiang/hangzhou/xihu
+        #[arg(long)]
+        region: String,
+    },
+}
+
+impl Cli {
+    /// Loads the configuration and applies the flags on top of it.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(url) = &self.database_url {
+            config.database.url = url.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        if let Some(Command::Serve(args)) = &self.command {
+            if let Some(listen) = args.listen {
+                config.server.listen = listen;
+            }
+            if let Some(url) = &args.public_url {
+                config.server.public_url = url.clone();
+            }
+        }
+        Ok(config)
+    }
+}
+
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(_) => Application::build(config).await?.run_until_stopped().await,
+        Command::Migrate => {
+            open_database(&config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Add { email, name, admin }) => {
+            let password = read_password()?;
+            let db = open_database(&config).await?;
+            let account = NewAccount {
+                email: &email,
+                display_name: &name,
+                password: &password,
+                is_admin: admin,
+            };
+            let user =
+                accounts::create_account(&db, account)
+                    .await
+                    .map_err(|error| match error {
+                        AccountsError::Invalid(fields) => invalid(&fields),
+                        other => anyhow::Error::new(other),
+                    })?;
+            let role = if user.is_admin {
+                "site administrator"
+            } else {
+                "user"
+            };
+            println!(
+                "created {role} {} <{}> ({})",
+                user.display_name, user.email, user.id
+            );
+            Ok(())
+        }
+        Command::Institution(InstitutionCommand::Add {
+            slug,
+            name,
+            kind,
+            region,
+        }) => {
+            let db = open_database(&config).await?;
+            let new = NewInstitution {
+                slug: &slug,
+                name: &name,
+                kind: &kind,
+                region: &region,
+            };
+            let institution =
+                institutions::create(&db, new)
+                    .await
+                    .map_err(|error| match error {
+                        InstitutionsError::Invalid(fields) => invalid(&fields),
+                        other => anyhow::Error::new(other),
+                    })?;
+            println!(
+                "registered {} ({}, {}) in {}",
+                institution.slug, institution.name, institution.kind, institution.region
+            );
+            Ok(())
+        }
+    }
+}
+
+fn invalid(fields: &[FieldError]) -> anyhow::Error {
+    let lines: Vec<String> = fields
+        .iter()
+        .map(|f| format!("  {}: {}", f.field, f.message))
+        .collect();
+    anyhow::anyhow!("invalid input:\n{}", lines.join("\n"))
+}
+
+/// Prompts twice on a terminal; otherwise reads one line, so scripts can pipe it in.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Repeat: ").context("reading the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_serve() {
+        let cli = Cli::try_parse_from(["shuyuan"]).unwrap();
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn password_is_not_accepted_as_an_argument() {
+        let result = Cli::try_parse_from([
+            "shuyuan",
+            "user",
+            "add",
+            "a@example.org",
+            "--name",
+            "A",
+            "--password",
+            "x",
+        ]);
+        assert!(result.is_err());
+    }
+}

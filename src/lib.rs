@@ -1,0 +1,31 @@
+//! Shuyuan (书院): an open learning platform for community education.
+//!
+//! The codemap in miniature; `ARCHITECTURE.md` has the full map and the invariants.
+
+/// Registration, sign-in, sessions and bearer tokens.
+pub mod accounts;
+/// The command line.
+pub mod cli;
+/// The typed configuration tree; the only reader of `SHUYUAN_*` variables.
+pub mod config;
+/// The database handle (SQLite or PostgreSQL through sqlx Any) and migrations.
+pub mod db;
+/// `ApiError`, `ErrorCode` and the problem+json body.
+pub mod error;
+/// The router: capability routers merged, cross-cutting layers, extractors.
+pub mod http;
+/// Institutions and their staff.
+pub mod institutions;
+/// Health, readiness and Prometheus metrics.
+pub mod ops;
+/// `Application::build` and `run_until_stopped`.
+pub mod startup;
+/// `AppState`, shared by every handler.
+pub mod state;
+/// Logging set-up.
+pub mod telemetry;
+/// The embedded web front-end.
+pub mod web;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,31 @@
+//! The state every handler can reach. All fields are cheap to clone (`Arc`s and pools).
+
+use std::sync::Arc;
+
+use crate::accounts::rate_limit::LoginLimiter;
+use crate::config::Config;
+use crate::db::Db;
+use crate::ops::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server started with; never re-read at runtime.
+    pub config: Arc<Config>,
+    /// The relational store (SQLite or PostgreSQL).
+    pub db: Db,
+    /// The base URL residents and peers use, without a trailing slash. Derived from the bound
+    /// address when `server.public_url` is empty, so port 0 in tests still yields a real URL.
+    pub public_url: Arc<str>,
+    /// Sign-in throttling, per address and per account; in memory, per node.
+    pub login_limiter: Arc<LoginLimiter>,
+    /// The Prometheus registry and the request metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Whether cookies must carry `Secure`: only when residents reach us over HTTPS, or a
+    /// plain-HTTP village server would never keep anyone signed in.
+    pub fn cookies_secure(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}

@@ -1,0 +1,218 @@
+//! The web shell in a real headless Chromium, driven over `WebDriver`.
+//!
+//! Runs when `TEST_CHROMEDRIVER` names a chromedriver binary (Debian: `/usr/bin/chromedriver`
+//! from the `chromium-driver` package); `TEST_CHROMIUM` may name the browser (default
+//! `/usr/bin/chromium`). Unset, the test reports that it did nothing; set but unusable, it fails.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp};
+
+struct Driver {
+    process: Child,
+    client: Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn driver() -> Option<Driver> {
+    let chromedriver = match std::env::var("TEST_CHROMEDRIVER") {
+        Ok(path) if !path.is_empty() => path,
+        _ => {
+            eprintln!("browser test not run: TEST_CHROMEDRIVER is not set");
+            return None;
+        }
+    };
+    let chromium = std::env::var("TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut process = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("TEST_CHROMEDRIVER={chromedriver} does not start: {e}"));
+    // chromedriver prints one line once it listens; reading it avoids guessing with sleeps.
+    let stdout = process.stdout.take().expect("chromedriver stdout");
+    let ready = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, BufReader};
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("started successfully"))
+    })
+    .await
+    .unwrap();
+    assert!(ready, "chromedriver did not report that it started");
+
+    let user_data_dir = tempfile::tempdir().unwrap().keep();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--lang=en-US",
+                format!("--user-data-dir={}", user_data_dir.display()),
+            ],
+        }),
+    );
+    // Both ring and aws-lc are linked in; rustls wants the choice made explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = ClientBuilder::rustls()
+        .expect("TLS set-up")
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot open a Chromium session through chromedriver: {e}"));
+    Some(Driver { process, client })
+}
+
+async fn wait_for_page(client: &Client, page: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(&format!(r#"main[data-page="{page}"]"#)))
+        .await
+        .unwrap_or_else(|e| panic!("page {page} did not render: {e}"));
+}
+
+#[tokio::test]
+async fn a_resident_signs_in_through_the_web_page() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn().await;
+    app.register("grandma.li@example.org", "李奶奶").await;
+    let browser = &driver.client;
+
+    browser.goto(&app.url("/#/signin")).await.unwrap();
+    wait_for_page(browser, "signin").await;
+    browser
+        .find(Locator::Id("signin-email"))
+        .await
+        .unwrap()
+        .send_keys("grandma.li@example.org")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let current_user = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Id("current-user"))
+        .await
+        .expect("the header shows who is signed in");
+    assert_eq!(current_user.text().await.unwrap(), "李奶奶");
+    wait_for_page(browser, "home").await;
+
+    // The session cookie is HttpOnly: the page's scripts cannot read it.
+    let visible_cookies = browser
+        .execute("return document.cookie", vec![])
+        .await
+        .unwrap();
+    assert!(
+        !visible_cookies
+            .as_str()
+            .unwrap_or_default()
+            .contains("shuyuan_session")
+    );
+
+    // Large-text mode and the language switch, as a senior learner would use them.
+    browser
+        .find(Locator::Id("large-text"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let pressed = browser
+        .find(Locator::Id("large-text"))
+        .await
+        .unwrap()
+        .attr("aria-pressed")
+        .await
+        .unwrap();
+    assert_eq!(pressed.as_deref(), Some("true"));
+    browser
+        .find(Locator::Id("lang-zh"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let lang = browser
+        .execute("return document.documentElement.lang", vec![])
+        .await
+        .unwrap();
+    assert!(lang.as_str().unwrap().starts_with("zh"), "{lang}");
+
+    driver.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_an_error_and_keeps_the_resident_signed_out() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn().await;
+    app.register("chen@example.org", "Chen").await;
+    let browser = &driver.client;
+
+    browser.goto(&app.url("/#/signin")).await.unwrap();
+    wait_for_page(browser, "signin").await;
+    browser
+        .find(Locator::Id("signin-email"))
+        .await
+        .unwrap()
+        .send_keys("chen@example.org")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-password"))
+        .await
+        .unwrap()
+        .send_keys("not the password")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let error = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#signin-error:not(:empty)"))
+        .await
+        .expect("an error message appears");
+    assert!(!error.text().await.unwrap().is_empty());
+    assert!(browser.find(Locator::Id("signin-link")).await.is_ok());
+
+    driver.client.clone().close().await.unwrap();
+}

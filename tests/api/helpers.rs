@@ -1,0 +1,282 @@
+//! `TestApp`: the real server on an ephemeral port with its own fresh database and data
+//! directory, reached over HTTP with a real client.
+//!
+//! The backend follows `TEST_DATABASE_URL`: unset, each test gets a SQLite file in a temporary
+//! directory; set to a `postgres://` URL (of any database the role may connect to), each test
+//! creates a database of its own there, and drops it afterwards. A URL that is set but
+//! unreachable fails the test: it never falls back to SQLite.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shuyuan::Config;
+use shuyuan::accounts::{self, NewAccount};
+use shuyuan::db::Db;
+use sqlx::Connection;
+use tokio_util::sync::CancellationToken;
+
+/// A password that passes the strength check.
+pub const PASSWORD: &str = "slow river, tall mountain 1987";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    /// Keeps cookies, never follows redirects.
+    pub client: reqwest::Client,
+    pub db: Db,
+    pub config: Config,
+    shutdown: CancellationToken,
+    postgres_database: Option<(String, String)>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server after `customize` has adjusted its configuration.
+    pub async fn spawn_with(customize: impl FnOnce(&mut Config)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut config = Config::from_toml_str(include_str!("../../config/test.toml"))
+            .expect("config/test.toml parses");
+        config.server.data_dir = data_dir.path().to_path_buf();
+        let postgres_database = match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let (database_url, name) = create_postgres_database(&url).await;
+                config.database.url = database_url;
+                Some((url, name))
+            }
+            _ => {
+                config.database.url =
+                    format!("sqlite://{}", data_dir.path().join("shuyuan.db").display());
+                None
+            }
+        };
+        customize(&mut config);
+
+        let app = shuyuan::Application::build(config.clone())
+            .await
+            .expect("the server builds");
+        let address = format!("http://{}", app.local_addr());
+        let db = app.state().db.clone();
+        let shutdown = app.shutdown_token();
+        tokio::spawn(app.run_until_stopped());
+
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        TestApp {
+            address,
+            client,
+            db,
+            config,
+            shutdown,
+            postgres_database,
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json_with_token(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Registers through the API and returns the user JSON.
+    pub async fn register(&self, email: &str, display_name: &str) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": PASSWORD, "display_name": display_name}),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "registering {email}"
+        );
+        response.json().await.expect("user JSON")
+    }
+
+    /// Signs in with a client of its own (so this client's cookies stay untouched) and
+    /// returns the bearer token.
+    pub async fn login(&self, email: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK, "signing in {email}");
+        let body: Value = response.json().await.expect("login JSON");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Registers and signs in a resident; returns the token.
+    pub async fn resident(&self, email: &str) -> String {
+        self.register(email, email.split('@').next().unwrap_or("resident"))
+            .await;
+        self.login(email).await
+    }
+
+    /// Creates a site administrator the way an operator does (not through the API, which
+    /// cannot grant admin) and returns a token.
+    pub async fn admin(&self) -> String {
+        let email = "admin@example.org";
+        accounts::create_account(
+            &self.db,
+            NewAccount {
+                email,
+                display_name: "Site admin",
+                password: PASSWORD,
+                is_admin: true,
+            },
+        )
+        .await
+        .expect("admin created");
+        self.login(email).await
+    }
+
+    /// Registers an institution as `admin_token` and returns its JSON.
+    pub async fn institution(&self, admin_token: &str, slug: &str, region: &str) -> Value {
+        let response = self
+            .post_json_with_token(
+                "/api/v1/institutions",
+                admin_token,
+                &json!({"slug": slug, "name": format!("{slug} college"), "kind": "county_college", "region": region}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "creating {slug}");
+        response.json().await.expect("institution JSON")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some((admin_url, name)) = self.postgres_database.take() {
+            // Drop runs inside the test's runtime, so the clean-up gets a thread and runtime
+            // of its own. FORCE ends the server's pooled connections.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin_url).await {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// Creates `shuyuan_test_<uuid>` next to the database in `admin_url` and returns its URL.
+async fn create_postgres_database(admin_url: &str) -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+    let name = format!("shuyuan_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("creating the test database");
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    (format!("{host_part}/{name}{query}"), name)
+}
+
+/// Asserts a problem+json response with `status` and returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/problems/")),
+        "{body}"
+    );
+    assert!(body["title"].is_string(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+/// The field names of a 422's `errors`.
+pub fn failing_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (linked once) with a module per capability. Every test starts
+//! the real server on an ephemeral port; see `helpers.rs` for how the database is chosen.
+
+mod accounts;
+mod browser;
+mod cli;
+mod conventions;
+mod helpers;
+mod institutions;
