@@ -25,9 +25,25 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/shuyuan.toml";
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub federation: FederationConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Seconds between pulls of each peer's catalog feed. Read by the federation harvester,
+    /// which is not built yet; accepted now so deployments can set it ahead.
+    pub poll_interval: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self { poll_interval: 300 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +115,83 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Where courseware bytes live: a local directory (a path, or `file:///abs/path`) or an
+    /// S3-compatible bucket, `s3://bucket`. Empty means the directory `objects` inside
+    /// `server.data_dir`.
+    pub url: String,
+    /// S3 endpoint, e.g. `http://127.0.0.1:9000` for a local S3-compatible server. Empty means
+    /// AWS itself, or the `AWS_ENDPOINT` environment variable when set.
+    pub s3_endpoint: String,
+    /// S3 region; empty means `AWS_REGION`, else `us-east-1`.
+    pub s3_region: String,
+    /// S3 credentials; empty means `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Allow plain-HTTP endpoints (local test servers). Also set by `AWS_ALLOW_HTTP=true`.
+    pub s3_allow_http: bool,
+    /// An interrupted upload's leftover object is deleted by the sweep once it is this many
+    /// seconds old (the sweep runs on start and hourly).
+    pub sweep_grace_seconds: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: String::new(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
+            sweep_grace_seconds: 6 * 3600,
+        }
+    }
+}
+
+/// The secret key never reaches logs through `Debug`.
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = if self.s3_secret_access_key.is_empty() {
+            ""
+        } else {
+            "***"
+        };
+        f.debug_struct("StorageConfig")
+            .field("url", &self.url)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("s3_region", &self.s3_region)
+            .field("s3_access_key_id", &self.s3_access_key_id)
+            .field("s3_secret_access_key", &secret)
+            .field("s3_allow_http", &self.s3_allow_http)
+            .field("sweep_grace_seconds", &self.sweep_grace_seconds)
+            .finish()
+    }
+}
+
+impl StorageConfig {
+    /// Fills empty S3 settings from the standard `AWS_*` variables, as other S3 tools do.
+    fn fill_from_aws_environment(&mut self) {
+        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let fill = |field: &mut String, name: &str| {
+            if field.is_empty()
+                && let Some(value) = read(name)
+            {
+                *field = value;
+            }
+        };
+        fill(&mut self.s3_endpoint, "AWS_ENDPOINT");
+        fill(&mut self.s3_region, "AWS_REGION");
+        fill(&mut self.s3_access_key_id, "AWS_ACCESS_KEY_ID");
+        fill(&mut self.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY");
+        if read("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            self.s3_allow_http = true;
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -125,12 +218,15 @@ impl Default for AuthConfig {
 pub struct LimitsConfig {
     /// Largest JSON request body accepted, in bytes; larger ones get 413.
     pub max_json_bytes: usize,
+    /// Largest courseware file accepted, in bytes; larger uploads get 413 and leave nothing.
+    pub max_upload_bytes: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_json_bytes: 1024 * 1024,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -187,7 +283,9 @@ impl Config {
             None => {}
         }
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        Self::extract(figment)
+        let mut config = Self::extract(figment)?;
+        config.storage.fill_from_aws_environment();
+        Ok(config)
     }
 
     /// Parses a TOML document on top of the defaults, without the environment.
@@ -223,6 +321,14 @@ impl Config {
         if !public.is_empty() && !web_scheme {
             return Err(ConfigError(format!(
                 "server.public_url must be an http:// or https:// URL, got {public:?}"
+            )));
+        }
+        let storage = &self.storage.url;
+        if storage.contains("://")
+            && !(storage.starts_with("s3://") || storage.starts_with("file://"))
+        {
+            return Err(ConfigError(format!(
+                "storage.url must be a directory path, file:///path or s3://bucket, got {storage:?}"
             )));
         }
         if self.database.max_connections == 0 {

@@ -4,6 +4,8 @@
 
 /// Registration, sign-in, sessions and bearer tokens.
 pub mod accounts;
+/// Courses, their files and the catalog log.
+pub mod catalog;
 /// The command line.
 pub mod cli;
 /// The typed configuration tree; the only reader of `SHUYUAN_*` variables.
@@ -16,6 +18,8 @@ pub mod error;
 pub mod http;
 /// Institutions and their staff.
 pub mod institutions;
+/// The object store: typed keys, streaming upload, ranged delivery.
+pub mod media;
 /// Health, readiness and Prometheus metrics.
 pub mod ops;
 /// `Application::build` and `run_until_stopped`.

@@ -12,13 +12,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::accounts;
 use crate::accounts::rate_limit::LoginLimiter;
+use crate::catalog::{Catalog, SweepReport};
 use crate::config::Config;
 use crate::db::Db;
+use crate::media::MediaStore;
 use crate::ops::Metrics;
 use crate::state::AppState;
 
-/// How often expired and revoked sessions are deleted.
-const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often expired and revoked sessions are deleted, and interrupted uploads swept.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
 
 pub struct Application {
     listener: TcpListener,
@@ -55,9 +57,20 @@ impl Application {
             NonZeroU32::new(config.auth.login_attempts_per_minute_per_account)
                 .context("auth.login_attempts_per_minute_per_account must be at least 1")?,
         );
+        let media = MediaStore::from_config(&config.storage, &config.server.data_dir)?;
+        let catalog = Catalog::new(
+            db.clone(),
+            media,
+            public_url.clone(),
+            config.limits.max_upload_bytes,
+            Duration::from_secs(config.storage.sweep_grace_seconds),
+        );
+        // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
+        tokio::task::spawn_blocking(accounts::password::warm_up);
         let state = AppState {
             config: Arc::new(config),
             db,
+            catalog,
             public_url,
             login_limiter: Arc::new(login_limiter),
             metrics: Arc::new(Metrics::new()),
@@ -146,8 +159,9 @@ fn spawn_background_tasks(
     shutdown: CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let db = state.db.clone();
-    let purge = tokio::spawn(async move {
-        let mut every = tokio::time::interval(SESSION_PURGE_INTERVAL);
+    let catalog = state.catalog.clone();
+    let housekeeping = tokio::spawn(async move {
+        let mut every = tokio::time::interval(HOUSEKEEPING_INTERVAL);
         loop {
             tokio::select! {
                 _ = every.tick() => {}
@@ -158,9 +172,18 @@ fn spawn_background_tasks(
                 Ok(purged) => tracing::info!(sessions = purged, "purged dead sessions"),
                 Err(error) => tracing::warn!(%error, "could not purge dead sessions"),
             }
+            match catalog.sweep().await {
+                Ok(report) if report == SweepReport::default() => {}
+                Ok(report) => tracing::info!(
+                    stale_uploads = report.stale_uploads,
+                    orphan_objects = report.orphan_objects,
+                    "swept leftovers of interrupted uploads"
+                ),
+                Err(error) => tracing::warn!(%error, "could not sweep interrupted uploads"),
+            }
         }
     });
-    vec![purge]
+    vec![housekeeping]
 }
 
 async fn wait_for_signal() {

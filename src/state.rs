@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::accounts::rate_limit::LoginLimiter;
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ops::Metrics;
@@ -13,6 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The relational store (SQLite or PostgreSQL).
     pub db: Db,
+    /// Courses, files, uploads and the catalog log; owns the media store handle.
+    pub catalog: Catalog,
     /// The base URL residents and peers use, without a trailing slash. Derived from the bound
     /// address when `server.public_url` is empty, so port 0 in tests still yields a real URL.
     pub public_url: Arc<str>,

@@ -12,7 +12,8 @@
  *      Build DOM with createElement/textContent (dom.js `h`); never innerHTML with data.
  *   2. add one line to `routes` below, e.g.
  *        '/courses/:id': { name: 'course', load: () => import('./pages/course.js') },
- *      `nav: 'i18n.key'` also lists the route in the header nav. Add strings to i18n.js.
+ *      `nav: 'i18n.key'` also lists the route in the header nav (`signedIn: true`: only
+ *      for a signed-in user). Add strings to i18n.js.
  * When render() resolves, <main> gets data-page="<name>"; document.title comes from
  * the page's first <h1> unless it calls ctx.setTitle(text).
  */
@@ -26,6 +27,9 @@ const routes = {
   '/': { name: 'home', nav: 'nav.home', load: () => import('./pages/home.js') },
   '/signin': { name: 'signin', load: () => import('./pages/signin.js') },
   '/register': { name: 'register', load: () => import('./pages/register.js') },
+  '/courses': { name: 'courses', nav: 'nav.courses', load: () => import('./pages/courses.js') },
+  '/courses/:id': { name: 'course', load: () => import('./pages/course.js') },
+  '/upload': { name: 'upload', nav: 'nav.upload', signedIn: true, load: () => import('./pages/upload.js') },
 };
 
 const notFoundRoute = { name: 'not-found', load: async () => ({ render: renderNotFound }) };
@@ -175,7 +179,7 @@ async function renderNotFound(container, ctx) {
 function updateNav(path) {
   const list = document.getElementById('nav-list');
   const items = Object.entries(routes)
-    .filter(([, route]) => route.nav)
+    .filter(([, route]) => route.nav && (!route.signedIn || session.signedIn))
     .map(([routePath, route]) => h('li', {},
       h('a', { href: `#${routePath}`, 'aria-current': routePath === path ? 'page' : null }, t(route.nav))));
   list.replaceChildren(...items);
@@ -265,6 +269,7 @@ async function start() {
     console.warn('could not load the session', err);
   }
   session.subscribe(renderUserArea);
+  session.subscribe(() => updateNav(parseHash().path));
   headerReady = true;
   renderUserArea();
 

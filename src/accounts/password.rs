@@ -42,6 +42,11 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ac
     .map_err(|e| AccountsError::Internal(format!("verification task failed: {e}")))
 }
 
+/// Computes the dummy hash ahead of the first sign-in; blocking, run it off the async workers.
+pub fn warm_up() {
+    dummy_hash();
+}
+
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {

@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ErrorCode, InternalCause};
 use crate::state::AppState;
-use crate::{accounts, institutions, ops, web};
+use crate::{accounts, catalog, institutions, media, ops, web};
 
 pub use extract::{AppJson, AppPath, AppQuery, AuthUser, ClientIp, MaybeAuthUser};
 
@@ -63,6 +63,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::routes::router())
         .merge(institutions::routes::router())
+        .merge(catalog::routes::router())
+        .merge(media::routes::router())
         .merge(ops::routes::router())
         .split_for_parts()
 }
@@ -82,13 +84,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(web::serve_asset_or_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_json_bytes))
+        // Inside the logging and metrics layers, so a panic is logged and counted as a 500.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(log_internal_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             ops::metrics::track_requests,
         ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        // 5xx causes are logged once, by log_internal_errors, with the request.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

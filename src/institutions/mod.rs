@@ -96,6 +96,14 @@ pub async fn role_of(
     Ok(store::find_role(db.pool(), institution_id, user_id).await?)
 }
 
+/// The institutions the user works for, with their role in each.
+pub async fn memberships_of(
+    db: &Db,
+    user_id: Uuid,
+) -> Result<Vec<(Institution, MemberRole)>, InstitutionsError> {
+    Ok(store::memberships_of(db.pool(), user_id).await?)
+}
+
 /// Managers of an institution and site administrators manage its members.
 pub fn may_manage_members(actor: &User, actor_role: Option<MemberRole>) -> bool {
     actor.is_admin || actor_role == Some(MemberRole::Manager)

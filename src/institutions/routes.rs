@@ -20,6 +20,41 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_institution, list_institutions))
         .routes(routes!(show_institution))
         .routes(routes!(add_member, list_members))
+        .routes(routes!(list_my_memberships))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipView {
+    institution: InstitutionView,
+    role: MemberRole,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipList {
+    memberships: Vec<MembershipView>,
+}
+
+/// `GET /api/v1/me/memberships`: the institutions the signed-in user works for.
+#[utoipa::path(get, path = "/api/v1/me/memberships", tag = "institutions",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "memberships", body = MembershipList),
+        (status = 401, description = "not signed in", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_my_memberships(
+    State(state): State<AppState>,
+    AuthUser(auth): AuthUser,
+) -> Result<AppJson<MembershipList>, ApiError> {
+    let memberships = super::memberships_of(&state.db, auth.user.id).await?;
+    Ok(AppJson(MembershipList {
+        memberships: memberships
+            .into_iter()
+            .map(|(institution, role)| MembershipView {
+                institution: institution.into(),
+                role,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]

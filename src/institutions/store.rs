@@ -59,10 +59,12 @@ pub async fn list(pool: &AnyPool, region: Option<&str>) -> Result<Vec<Institutio
             Some(region) => {
                 sqlx::query(
                     "SELECT id, slug, name, kind, region, created_at FROM institutions \
-                 WHERE region = $1 OR region LIKE $2 ORDER BY slug",
+                 WHERE region = $1 OR SUBSTR(region, 1, CAST($3 AS INTEGER)) = $2 ORDER BY slug",
                 )
+                // A prefix comparison, not LIKE: '_' may appear in segments and is a LIKE wildcard.
                 .bind(region)
-                .bind(format!("{region}/%"))
+                .bind(format!("{region}/"))
+                .bind(i64::try_from(region.len() + 1).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await?
             }
@@ -144,4 +146,27 @@ pub async fn list_members(
         });
     }
     Ok(members)
+}
+
+/// The institutions `user_id` belongs to, with the role held in each.
+pub async fn memberships_of(
+    pool: &AnyPool,
+    user_id: Uuid,
+) -> Result<Vec<(Institution, MemberRole)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.slug, i.name, i.kind, i.region, i.created_at, m.role FROM memberships m \
+         JOIN institutions i ON i.id = m.institution_id WHERE m.user_id = $1 ORDER BY i.slug",
+    )
+    .bind(user_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let role: String = row.try_get("role")?;
+        out.push((
+            institution_from_row(&row)?,
+            role.parse().map_err(decode_error)?,
+        ));
+    }
+    Ok(out)
 }

@@ -130,6 +130,18 @@ async fn openapi_document_describes_every_endpoint() {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
+        ("/api/v1/me/memberships", "get"),
+        ("/api/v1/courses", "post"),
+        ("/api/v1/courses", "get"),
+        ("/api/v1/courses/{id}", "get"),
+        ("/api/v1/courses/{id}", "patch"),
+        ("/api/v1/courses/{id}", "delete"),
+        ("/api/v1/courses/{id}/files", "get"),
+        ("/api/v1/courses/{id}/files", "post"),
+        ("/api/v1/courses/{id}/files/{name}", "put"),
+        ("/api/v1/files/{id}", "delete"),
+        ("/media/{file_id}", "get"),
+        ("/media/{file_id}", "head"),
     ];
     for (path, method) in expected {
         assert!(

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shuyuan::Config;
 use shuyuan::accounts::{self, NewAccount};
+use shuyuan::catalog::Catalog;
 use shuyuan::db::Db;
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ pub struct TestApp {
     /// Keeps cookies, never follows redirects.
     pub client: reqwest::Client,
     pub db: Db,
+    pub catalog: Catalog,
     pub config: Config,
     shutdown: CancellationToken,
     postgres_database: Option<(String, String)>,
@@ -52,6 +54,11 @@ impl TestApp {
                 None
             }
         };
+        if let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT")
+            && !endpoint.is_empty()
+        {
+            config.storage = s3_bucket(&endpoint).await;
+        }
         customize(&mut config);
 
         let app = shuyuan::Application::build(config.clone())
@@ -59,6 +66,7 @@ impl TestApp {
             .expect("the server builds");
         let address = format!("http://{}", app.local_addr());
         let db = app.state().db.clone();
+        let catalog = app.state().catalog.clone();
         let shutdown = app.shutdown_token();
         tokio::spawn(app.run_until_stopped());
 
@@ -71,6 +79,7 @@ impl TestApp {
             address,
             client,
             db,
+            catalog,
             config,
             shutdown,
             postgres_database,
@@ -178,6 +187,49 @@ impl TestApp {
         self.login(email).await
     }
 
+    /// An institution with a staff member and a course; returns (staff token, course id).
+    pub async fn course_with_staff(&self) -> (String, String) {
+        let admin = self.admin().await;
+        self.institution(&admin, "xihu-college", "zhejiang/hangzhou/xihu")
+            .await;
+        let staff = self.resident("teacher@example.org").await;
+        let added = self
+            .post_json_with_token(
+                "/api/v1/institutions/xihu-college/members",
+                &admin,
+                &json!({"email": "teacher@example.org", "role": "staff"}),
+            )
+            .await;
+        assert_eq!(added.status(), StatusCode::CREATED);
+        let course = self
+            .post_json_with_token(
+                "/api/v1/courses",
+                &staff,
+                &json!({"institution": "xihu-college", "title": "太极拳入门 Tai chi for beginners", "subjects": ["fitness"], "audience": ["seniors"], "languages": ["zh", "en"]}),
+            )
+            .await;
+        assert_eq!(course.status(), StatusCode::CREATED);
+        let course: Value = course.json().await.expect("course JSON");
+        (staff, course["id"].as_str().expect("id").to_owned())
+    }
+
+    /// Uploads `bytes` as `name` with a raw PUT.
+    pub async fn put_file(
+        &self,
+        token: &str,
+        course_id: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/api/v1/courses/{course_id}/files/{name}")))
+            .bearer_auth(token)
+            .body(bytes)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// Registers an institution as `admin_token` and returns its JSON.
     pub async fn institution(&self, admin_token: &str, slug: &str, region: &str) -> Value {
         let response = self
@@ -216,6 +268,31 @@ impl Drop for TestApp {
             .join()
             .ok();
         }
+    }
+}
+
+/// A fresh bucket on the S3-compatible server at `endpoint`, and the storage settings for it.
+/// The server is set up without authentication checks (moto), so any credentials do.
+async fn s3_bucket(endpoint: &str) -> shuyuan::config::StorageConfig {
+    let bucket = format!("shuyuan-test-{}", uuid::Uuid::new_v4().simple());
+    let response = reqwest::Client::new()
+        .put(format!("{}/{bucket}", endpoint.trim_end_matches('/')))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("TEST_S3_ENDPOINT={endpoint} is set but unreachable: {e}"));
+    assert!(
+        response.status().is_success(),
+        "creating bucket {bucket}: {}",
+        response.status()
+    );
+    shuyuan::config::StorageConfig {
+        url: format!("s3://{bucket}"),
+        s3_endpoint: endpoint.to_owned(),
+        s3_region: "us-east-1".into(),
+        s3_access_key_id: "test".into(),
+        s3_secret_access_key: "test".into(),
+        s3_allow_http: true,
+        ..Default::default()
     }
 }
 

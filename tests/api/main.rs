@@ -3,7 +3,9 @@
 
 mod accounts;
 mod browser;
+mod catalog;
 mod cli;
 mod conventions;
 mod helpers;
 mod institutions;
+mod media;

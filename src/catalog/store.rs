@@ -1,0 +1,443 @@
+//! Every SQL statement about courses, their files, the catalog log and pending uploads.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+use uuid::Uuid;
+
+use super::model::{Audience, Course, CourseFields, CourseFile, InstitutionRef, Level, Subject};
+use crate::accounts::store::parse_uuid;
+use crate::db::Backend;
+use crate::media::content::FileKind;
+
+fn decode_error(message: impl Into<String>) -> sqlx::Error {
+    sqlx::Error::Decode(message.into().into())
+}
+
+fn json_list(row: &AnyRow, column: &str) -> Result<Vec<String>, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| decode_error(format!("{column}: {e}")))
+}
+
+fn to_json<T: AsRef<str>>(items: &[T]) -> String {
+    let strings: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&strings).expect("a list of strings serializes")
+}
+
+fn vocabulary<T>(
+    row: &AnyRow,
+    column: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, sqlx::Error> {
+    json_list(row, column)?
+        .iter()
+        .map(|s| parse(s).map_err(decode_error))
+        .collect()
+}
+
+const COURSE_COLUMNS: &str = "c.id, c.origin, c.institution_id, i.slug AS institution_slug, \
+    i.name AS institution_name, c.title, c.description, c.subjects, c.audience, c.level, \
+    c.languages, c.license, c.tags, c.credits, c.region, c.version, c.withdrawn_at, \
+    c.created_at, c.updated_at";
+
+fn course_from_row(row: &AnyRow) -> Result<Course, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let institution_id: Option<String> = row.try_get("institution_id")?;
+    let level: String = row.try_get("level")?;
+    let withdrawn_at: Option<i64> = row.try_get("withdrawn_at")?;
+    Ok(Course {
+        id: parse_uuid(&id)?,
+        origin: row.try_get("origin")?,
+        institution: InstitutionRef {
+            id: institution_id.as_deref().map(parse_uuid).transpose()?,
+            slug: row
+                .try_get::<Option<String>, _>("institution_slug")?
+                .unwrap_or_default(),
+            name: row
+                .try_get::<Option<String>, _>("institution_name")?
+                .unwrap_or_default(),
+        },
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        subjects: vocabulary(row, "subjects", Subject::parse)?,
+        audience: vocabulary(row, "audience", Audience::parse)?,
+        level: Level::parse(&level).map_err(decode_error)?,
+        languages: json_list(row, "languages")?,
+        license: row.try_get("license")?,
+        tags: json_list(row, "tags")?,
+        credits: row.try_get("credits")?,
+        region: row.try_get("region")?,
+        version: row.try_get("version")?,
+        withdrawn: withdrawn_at.is_some(),
+        created_at_ms: row.try_get("created_at")?,
+        updated_at_ms: row.try_get("updated_at")?,
+        files: Vec::new(),
+    })
+}
+
+const FILE_COLUMNS: &str = "f.id, f.course_id, f.name, f.content_type, f.kind, f.size, f.sha256, f.object_key, f.created_at";
+
+fn file_from_row(row: &AnyRow) -> Result<CourseFile, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    let course_id: String = row.try_get("course_id")?;
+    let kind: String = row.try_get("kind")?;
+    let size: i64 = row.try_get("size")?;
+    Ok(CourseFile {
+        id: parse_uuid(&id)?,
+        course_id: parse_uuid(&course_id)?,
+        name: row.try_get("name")?,
+        content_type: row.try_get("content_type")?,
+        kind: FileKind::parse(&kind).ok_or_else(|| decode_error(format!("unknown kind {kind}")))?,
+        size: u64::try_from(size).map_err(|e| decode_error(e.to_string()))?,
+        sha256_hex: row.try_get("sha256")?,
+        object_key: row.try_get("object_key")?,
+        created_at_ms: row.try_get("created_at")?,
+    })
+}
+
+pub struct NewCourse<'a> {
+    pub id: Uuid,
+    pub origin: &'a str,
+    pub institution_id: Uuid,
+    pub region: &'a str,
+    pub fields: &'a CourseFields,
+    pub now_ms: i64,
+}
+
+pub async fn insert_course(
+    conn: &mut AnyConnection,
+    course: &NewCourse<'_>,
+) -> Result<(), sqlx::Error> {
+    let f = course.fields;
+    sqlx::query(
+        "INSERT INTO courses (id, origin, institution_id, title, description, subjects, audience, \
+         level, languages, license, tags, credits, region, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14)",
+    )
+    .bind(course.id.to_string())
+    .bind(course.origin)
+    .bind(course.institution_id.to_string())
+    .bind(&f.title)
+    .bind(&f.description)
+    .bind(to_json(
+        &f.subjects.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    ))
+    .bind(to_json(
+        &f.audience.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+    ))
+    .bind(f.level.as_str())
+    .bind(to_json(&f.languages))
+    .bind(&f.license)
+    .bind(to_json(&f.tags))
+    .bind(f.credits)
+    .bind(course.region)
+    .bind(course.now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the editable fields and raises the version; returns the new version.
+pub async fn update_course(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    fields: &CourseFields,
+    now_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE courses SET title = $1, description = $2, subjects = $3, audience = $4, \
+         level = $5, languages = $6, license = $7, tags = $8, credits = $9, \
+         version = version + 1, updated_at = $10 WHERE id = $11 RETURNING version",
+    )
+    .bind(&fields.title)
+    .bind(&fields.description)
+    .bind(to_json(
+        &fields
+            .subjects
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+    ))
+    .bind(to_json(
+        &fields
+            .audience
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>(),
+    ))
+    .bind(fields.level.as_str())
+    .bind(to_json(&fields.languages))
+    .bind(&fields.license)
+    .bind(to_json(&fields.tags))
+    .bind(fields.credits)
+    .bind(now_ms)
+    .bind(id.to_string())
+    .fetch_one(conn)
+    .await
+}
+
+/// Raises the version after a change to the course's files; returns the new version.
+pub async fn bump_version(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE courses SET version = version + 1, updated_at = $1 WHERE id = $2 RETURNING version",
+    )
+    .bind(now_ms)
+    .bind(id.to_string())
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn mark_withdrawn(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    now_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE courses SET withdrawn_at = $1, version = version + 1, updated_at = $1 \
+         WHERE id = $2 RETURNING version",
+    )
+    .bind(now_ms)
+    .bind(id.to_string())
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find_course(pool: &AnyPool, id: Uuid) -> Result<Option<Course>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COURSE_COLUMNS} FROM courses c LEFT JOIN institutions i ON i.id = c.institution_id \
+         WHERE c.id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut course = course_from_row(&row)?;
+    course.files = files_of(pool, id).await?;
+    Ok(Some(course))
+}
+
+pub async fn files_of(pool: &AnyPool, course_id: Uuid) -> Result<Vec<CourseFile>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM course_files f WHERE f.course_id = $1 ORDER BY f.name"
+    )))
+    .bind(course_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(file_from_row).collect()
+}
+
+pub struct CourseFilter {
+    pub institution_id: Option<Uuid>,
+    pub subject: Option<Subject>,
+    /// Only courses whose id sorts after this one (ids are time-ordered UUIDv7).
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// Live (not withdrawn) courses in id order, with their files.
+pub async fn list_courses(
+    pool: &AnyPool,
+    filter: &CourseFilter,
+) -> Result<Vec<Course>, sqlx::Error> {
+    // Subjects are stored as a JSON array of known tokens, so matching the quoted token is exact.
+    let subject_pattern = filter.subject.map(|s| format!("%\"{}\"%", s.as_str()));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COURSE_COLUMNS} FROM courses c LEFT JOIN institutions i ON i.id = c.institution_id \
+         WHERE c.withdrawn_at IS NULL \
+           AND ($1 IS NULL OR c.institution_id = $1) \
+           AND ($2 IS NULL OR c.subjects LIKE $2) \
+           AND ($3 IS NULL OR c.id > $3) \
+         ORDER BY c.id LIMIT $4"
+    )))
+    .bind(filter.institution_id.map(|id| id.to_string()))
+    .bind(subject_pattern)
+    .bind(filter.after.map(|id| id.to_string()))
+    .bind(i64::from(filter.limit))
+    .fetch_all(pool)
+    .await?;
+    let mut courses = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut course = course_from_row(&row)?;
+        course.files = files_of(pool, course.id).await?;
+        courses.push(course);
+    }
+    Ok(courses)
+}
+
+pub async fn insert_file(conn: &mut AnyConnection, file: &CourseFile) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO course_files (id, course_id, name, content_type, kind, size, sha256, object_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(file.id.to_string())
+    .bind(file.course_id.to_string())
+    .bind(&file.name)
+    .bind(&file.content_type)
+    .bind(file.kind.as_str())
+    .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
+    .bind(&file.sha256_hex)
+    .bind(&file.object_key)
+    .bind(file.created_at_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_file_by_name(
+    conn: &mut AnyConnection,
+    course_id: Uuid,
+    name: &str,
+) -> Result<Option<CourseFile>, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM course_files f WHERE f.course_id = $1 AND f.name = $2"
+    )))
+    .bind(course_id.to_string())
+    .bind(name)
+    .fetch_optional(conn)
+    .await?
+    .map(|row| file_from_row(&row))
+    .transpose()
+}
+
+/// A file and whether its course is still live.
+pub async fn find_file(
+    pool: &AnyPool,
+    id: Uuid,
+) -> Result<Option<(CourseFile, bool)>, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS}, c.withdrawn_at FROM course_files f JOIN courses c ON c.id = f.course_id \
+         WHERE f.id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?
+    .map(|row| {
+        let withdrawn: Option<i64> = row.try_get("withdrawn_at")?;
+        Ok((file_from_row(&row)?, withdrawn.is_none()))
+    })
+    .transpose()
+}
+
+pub async fn delete_file(conn: &mut AnyConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM course_files WHERE id = $1")
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Appends to the catalog log. Runs inside the transaction that made the change.
+///
+/// On PostgreSQL, identity values are handed out at insert but become visible at commit, so
+/// two concurrent writers could commit seq 8 before seq 7 and a reader that saw 8 would skip 7
+/// forever. A transaction-scoped advisory lock makes appends commit in seq order. SQLite has a
+/// single writer and needs nothing.
+pub async fn append_log(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    course_id: Uuid,
+    op: &str,
+    origin: &str,
+    origin_version: i64,
+    now_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7001001)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query_scalar(
+        "INSERT INTO catalog_log (course_id, op, origin, origin_version, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+    )
+    .bind(course_id.to_string())
+    .bind(op)
+    .bind(origin)
+    .bind(origin_version)
+    .bind(now_ms)
+    .fetch_one(conn)
+    .await
+}
+
+pub struct LogRow {
+    pub seq: i64,
+    pub course_id: Uuid,
+    pub op: String,
+    pub origin: String,
+    pub origin_version: i64,
+    pub created_at_ms: i64,
+}
+
+pub async fn read_log(pool: &AnyPool, since: i64, limit: u32) -> Result<Vec<LogRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, course_id, op, origin, origin_version, created_at FROM catalog_log \
+         WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(since)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let course_id: String = row.try_get("course_id")?;
+        entries.push(LogRow {
+            seq: row.try_get("seq")?,
+            course_id: parse_uuid(&course_id)?,
+            op: row.try_get("op")?,
+            origin: row.try_get("origin")?,
+            origin_version: row.try_get("origin_version")?,
+            created_at_ms: row.try_get("created_at")?,
+        });
+    }
+    Ok(entries)
+}
+
+pub async fn insert_pending_upload(
+    pool: &AnyPool,
+    object_key: &str,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO pending_uploads (object_key, started_at) VALUES ($1, $2)")
+        .bind(object_key)
+        .bind(now_ms)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_pending_upload(
+    conn: &mut AnyConnection,
+    object_key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pending_uploads WHERE object_key = $1")
+        .bind(object_key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Object keys of uploads started before `cutoff_ms` and never finished.
+pub async fn stale_pending_uploads(
+    pool: &AnyPool,
+    cutoff_ms: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT object_key FROM pending_uploads WHERE started_at < $1")
+        .bind(cutoff_ms)
+        .fetch_all(pool)
+        .await
+}
+
+/// Whether an object is referenced by a file row or an upload in progress.
+pub async fn object_in_use(pool: &AnyPool, object_key: &str) -> Result<bool, sqlx::Error> {
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM course_files WHERE object_key = $1 \
+         UNION ALL SELECT 1 FROM pending_uploads WHERE object_key = $1 LIMIT 1",
+    )
+    .bind(object_key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(used.is_some())
+}
