@@ -216,3 +216,141 @@ async fn a_wrong_password_shows_an_error_and_keeps_the_resident_signed_out() {
 
     driver.client.clone().close().await.unwrap();
 }
+
+/// A short test clip made with ffmpeg (CI installs it alongside Chromium).
+fn make_clip(dir: &std::path::Path) -> std::path::PathBuf {
+    let clip = dir.join("taiji-lesson.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+        ])
+        .args([
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "+faststart",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg is needed by the browser tests (Debian package ffmpeg)");
+    assert!(status.success(), "ffmpeg failed to make the test clip");
+    clip
+}
+
+async fn sign_in(browser: &Client, app: &TestApp, email: &str) {
+    browser.goto(&app.url("/#/signin")).await.unwrap();
+    wait_for_page(browser, "signin").await;
+    browser
+        .find(Locator::Id("signin-email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("signin-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Id("current-user"))
+        .await
+        .expect("signed in");
+}
+
+#[tokio::test]
+async fn staff_upload_a_video_in_the_browser_and_a_resident_plays_and_seeks_it() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn().await;
+    let (_, course_id) = app.course_with_staff().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path());
+    let browser = &driver.client;
+
+    sign_in(browser, &app, "teacher@example.org").await;
+    browser
+        .goto(&app.url(&format!("/#/upload?course={course_id}")))
+        .await
+        .unwrap();
+    wait_for_page(browser, "upload").await;
+    browser
+        .find(Locator::Id("upload-input"))
+        .await
+        .unwrap()
+        .send_keys(clip.to_str().unwrap())
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#view-course-link:not([hidden])"))
+        .await
+        .expect("the upload finishes and offers a link to the course");
+    let files: serde_json::Value = app
+        .get(&format!("/api/v1/courses/{course_id}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(files["files"][0]["name"], "taiji-lesson.mp4");
+    assert_eq!(files["files"][0]["kind"], "video");
+
+    browser
+        .goto(&app.url(&format!("/#/courses/{course_id}")))
+        .await
+        .unwrap();
+    wait_for_page(browser, "course").await;
+    let position = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            const video = document.getElementById('player');
+            const seek = () => {
+                video.addEventListener('seeked', () => done(video.currentTime), { once: true });
+                video.currentTime = 6;
+            };
+            if (video.readyState >= 1) seek(); else video.addEventListener('loadedmetadata', seek, { once: true });
+            "#,
+            vec![],
+        )
+        .await
+        .expect("the video loads and seeks");
+    let position = position.as_f64().unwrap();
+    assert!(
+        (5.5..=6.5).contains(&position),
+        "currentTime after seeking: {position}"
+    );
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"route="/media/{file_id}",status="206"}"#),
+        "the browser fetched the video with range requests: {metrics}"
+    );
+    driver.client.clone().close().await.unwrap();
+}
