@@ -28,6 +28,8 @@ pub mod startup;
 pub mod state;
 /// Logging set-up.
 pub mod telemetry;
+/// `string_enum!` for closed vocabularies.
+mod vocabulary;
 /// The embedded web front-end.
 pub mod web;
 

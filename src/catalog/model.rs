@@ -1,36 +1,12 @@
 //! Catalog domain types: the controlled vocabularies and what a course is.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::media::content::FileKind;
 
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+use crate::vocabulary::string_enum;
 
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Result<$name, String> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!("{other:?} is not one of: {}", [$($text),+].join(", "))),
-                }
-            }
-        }
-    };
-}
-
-vocabulary! {
+string_enum! {
     /// Subjects from the national guidance on community education.
     Subject {
         CivicLiteracy => "civic_literacy",
@@ -47,7 +23,7 @@ vocabulary! {
     }
 }
 
-vocabulary! {
+string_enum! {
     /// Who a course is for; `families` means learning across generations.
     Audience {
         Children => "children",
@@ -58,7 +34,7 @@ vocabulary! {
     }
 }
 
-vocabulary! {
+string_enum! {
     Level {
         Beginner => "beginner",
         Intermediate => "intermediate",
