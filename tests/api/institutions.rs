@@ -66,7 +66,12 @@ async fn listing_by_region_includes_everything_beneath_it() {
     // '_' is allowed in segments; it must match itself, not any character.
     app.institution(&admin, "underscore-point", "zhe_x/a").await;
     app.institution(&admin, "lookalike-point", "zhexx/a").await;
-    let listed: Value = app.get("/api/v1/institutions?region=zhe_x").await.json().await.unwrap();
+    let listed: Value = app
+        .get("/api/v1/institutions?region=zhe_x")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["institutions"].as_array().unwrap().len(), 1);
     assert_eq!(listed["institutions"][0]["slug"], "underscore-point");
 }
