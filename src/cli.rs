@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -15,7 +15,8 @@ use crate::accounts::{self, AccountsError, NewAccount};
 use crate::config::Config;
 use crate::error::FieldError;
 use crate::institutions::{self, InstitutionsError, NewInstitution};
-use crate::startup::{Application, open_database};
+use crate::startup::{Application, open_catalog, open_database};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +50,14 @@ pub enum Command {
     /// Manage institutions
     #[command(subcommand)]
     Institution(InstitutionCommand),
+    /// Import courses from DIR/manifest.json (see README, "Bulk import"); safe to re-run
+    Import {
+        /// Directory holding manifest.json and the files it names
+        dir: PathBuf,
+        /// Slug of the institution that publishes the courses
+        #[arg(long)]
+        institution: String,
+    },
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -178,6 +187,42 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Import { dir, institution } => import(&config, &dir, &institution).await,
+    }
+}
+
+async fn import(config: &Config, dir: &Path, institution: &str) -> anyhow::Result<()> {
+    let db = open_database(config).await?;
+    let origin = config.public_url(config.server.listen);
+    let catalog = open_catalog(config, &db, origin.into())?;
+    let progress = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{msg:24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("a valid progress template")
+        .progress_chars("=> "),
+    );
+    let report = crate::import::run(&catalog, dir, institution, &progress)
+        .await
+        .map_err(|reason| anyhow::anyhow!(reason))?;
+    println!(
+        "courses: {} created, {} already there; files: {} stored, {} already there; {} failed",
+        report.courses_created,
+        report.courses_already_there,
+        report.files_stored,
+        report.files_already_there,
+        report.failures.len()
+    );
+    for (item, reason) in &report.failures {
+        println!("  failed {item}: {reason}");
+    }
+    if report.failures.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{} item(s) failed; fix them and run the import again",
+            report.failures.len()
+        )
     }
 }
 

@@ -16,6 +16,8 @@ pub mod db;
 pub mod error;
 /// The router: capability routers merged, cross-cutting layers, extractors.
 pub mod http;
+/// Bulk import of courses from a directory with a manifest.
+pub mod import;
 /// Institutions and their staff.
 pub mod institutions;
 /// The object store: typed keys, streaming upload, ranged delivery.

@@ -35,6 +35,18 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The catalog over `db` and the configured object store, publishing as `origin`.
+pub fn open_catalog(config: &Config, db: &Db, origin: Arc<str>) -> anyhow::Result<Catalog> {
+    let media = MediaStore::from_config(&config.storage, &config.server.data_dir)?;
+    Ok(Catalog::new(
+        db.clone(),
+        media,
+        origin,
+        config.limits.max_upload_bytes,
+        Duration::from_secs(config.storage.sweep_grace_seconds),
+    ))
+}
+
 impl Application {
     /// Connects and migrates the database, binds the listener (so the real port is known
     /// before anything runs: port 0 works) and assembles the state.
@@ -57,14 +69,7 @@ impl Application {
             NonZeroU32::new(config.auth.login_attempts_per_minute_per_account)
                 .context("auth.login_attempts_per_minute_per_account must be at least 1")?,
         );
-        let media = MediaStore::from_config(&config.storage, &config.server.data_dir)?;
-        let catalog = Catalog::new(
-            db.clone(),
-            media,
-            public_url.clone(),
-            config.limits.max_upload_bytes,
-            Duration::from_secs(config.storage.sweep_grace_seconds),
-        );
+        let catalog = open_catalog(&config, &db, public_url.clone())?;
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
         let state = AppState {

@@ -275,6 +275,29 @@ impl Catalog {
         institution_slug: &str,
         input: CourseInput,
     ) -> Result<Course, CatalogError> {
+        let (institution, fields) = self.prepare_new_course(institution_slug, input).await?;
+        self.authorize(actor, Some(institution.id)).await?;
+        self.insert_course(Uuid::now_v7(), &institution, &fields)
+            .await
+    }
+
+    /// Creates a course with a chosen id and no permission check: for the operator's tools
+    /// (bulk import, the demo catalog), whose re-runs find their earlier work by id.
+    pub async fn create_course_with_id(
+        &self,
+        institution_slug: &str,
+        id: Uuid,
+        input: CourseInput,
+    ) -> Result<Course, CatalogError> {
+        let (institution, fields) = self.prepare_new_course(institution_slug, input).await?;
+        self.insert_course(id, &institution, &fields).await
+    }
+
+    async fn prepare_new_course(
+        &self,
+        institution_slug: &str,
+        input: CourseInput,
+    ) -> Result<(institutions::model::Institution, CourseFields), CatalogError> {
         let mut missing = Validation::new();
         if input.title.is_none() {
             missing.push("title", "is required");
@@ -284,9 +307,15 @@ impl Catalog {
         let institution = institutions::store::find_by_slug(self.db.pool(), institution_slug)
             .await?
             .ok_or(CatalogError::InstitutionNotFound)?;
-        self.authorize(actor, Some(institution.id)).await?;
+        Ok((institution, fields))
+    }
 
-        let id = Uuid::now_v7();
+    async fn insert_course(
+        &self,
+        id: Uuid,
+        institution: &institutions::model::Institution,
+        fields: &CourseFields,
+    ) -> Result<Course, CatalogError> {
         let now = db::now_ms();
         let mut tx = self.db.pool().begin().await?;
         store::insert_course(
@@ -296,7 +325,7 @@ impl Catalog {
                 origin: &self.origin,
                 institution_id: institution.id,
                 region: &institution.region,
-                fields: &fields,
+                fields,
                 now_ms: now,
             },
         )
@@ -313,6 +342,11 @@ impl Catalog {
         .await?;
         tx.commit().await?;
         self.course(id).await
+    }
+
+    /// A course by id whatever its state, for the operator's tools; `None` if it never existed.
+    pub async fn find_course_any_state(&self, id: Uuid) -> Result<Option<Course>, CatalogError> {
+        Ok(store::find_course(self.db.pool(), id).await?)
     }
 
     /// A live course with its files.
@@ -458,7 +492,38 @@ impl Catalog {
         }
         let course = self.course(incoming.course_id).await?;
         self.authorize(actor, course.institution.id).await?;
+        self.store_file(&course, name, expected_sha256, incoming.body)
+            .await
+    }
 
+    /// Adds a file to a course with no permission check: for the operator's tools.
+    pub async fn add_file<S, E>(
+        &self,
+        course_id: Uuid,
+        name: &str,
+        body: S,
+    ) -> Result<(CourseFile, UploadOutcome), CatalogError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
+        let name = parse_file_name(name)
+            .map_err(|message| CatalogError::Invalid(vec![FieldError::new("name", message)]))?;
+        let course = self.course(course_id).await?;
+        self.store_file(&course, name, None, body).await
+    }
+
+    async fn store_file<S, E>(
+        &self,
+        course: &Course,
+        name: String,
+        expected_sha256: Option<[u8; 32]>,
+        body: S,
+    ) -> Result<(CourseFile, UploadOutcome), CatalogError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: std::fmt::Display,
+    {
         let file_id = Uuid::now_v7();
         let key = MediaKey::file(file_id);
         store::insert_pending_upload(self.db.pool(), key.as_str(), db::now_ms()).await?;
@@ -468,7 +533,7 @@ impl Catalog {
             expected_sha256,
             declared_content_type: &declared,
         };
-        let stored = match upload::store_stream(&self.media, &key, incoming.body, rules).await {
+        let stored = match upload::store_stream(&self.media, &key, body, rules).await {
             Ok(stored) => stored,
             Err(error) => {
                 self.forget_pending(&key).await;

@@ -7,5 +7,6 @@ mod catalog;
 mod cli;
 mod conventions;
 mod helpers;
+mod import;
 mod institutions;
 mod media;
