@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Overrides server.public_url
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Load the bundled demo catalog (a few bilingual courses with video, subtitles and
+    /// documents) before serving; safe to repeat
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,7 +132,13 @@ impl Cli {
 
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
-        Command::Serve(_) => Application::build(config).await?.run_until_stopped().await,
+        Command::Serve(args) => {
+            let app = Application::build(config).await?;
+            if args.demo {
+                crate::demo::load(app.state()).await?;
+            }
+            app.run_until_stopped().await
+        }
         Command::Migrate => {
             open_database(&config).await?;
             println!("database is up to date");

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod config;
 /// The database handle (SQLite or PostgreSQL through sqlx Any) and migrations.
 pub mod db;
+/// The bundled demo catalog for `serve --demo`.
+pub mod demo;
 /// `ApiError`, `ErrorCode` and the problem+json body.
 pub mod error;
 /// The router: capability routers merged, cross-cutting layers, extractors.

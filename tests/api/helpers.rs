@@ -25,6 +25,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub catalog: Catalog,
+    /// The server's own state, for calling library functions the way `main` does.
+    pub state: shuyuan::state::AppState,
     pub config: Config,
     shutdown: CancellationToken,
     postgres_database: Option<(String, String)>,
@@ -67,6 +69,7 @@ impl TestApp {
         let address = format!("http://{}", app.local_addr());
         let db = app.state().db.clone();
         let catalog = app.state().catalog.clone();
+        let state = app.state().clone();
         let shutdown = app.shutdown_token();
         tokio::spawn(app.run_until_stopped());
 
@@ -80,6 +83,7 @@ impl TestApp {
             client,
             db,
             catalog,
+            state,
             config,
             shutdown,
             postgres_database,

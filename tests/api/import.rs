@@ -134,3 +134,44 @@ async fn import_publishes_good_entries_reports_broken_ones_and_is_safe_to_rerun(
     );
     assert_eq!(courses(&app).await.len(), 2, "no course was imported twice");
 }
+
+#[tokio::test]
+async fn the_demo_catalog_loads_once_with_video_subtitles_and_documents() {
+    let app = TestApp::spawn().await;
+
+    let first = shuyuan::demo::load(&app.state).await.unwrap();
+    let second = shuyuan::demo::load(&app.state).await.unwrap();
+
+    assert_eq!(first.courses_created, 4);
+    assert_eq!(second.courses_created, 0);
+    assert_eq!(second.files_stored, 0, "a second start changes nothing");
+    let listed = courses(&app).await;
+    assert_eq!(listed.len(), 4);
+    let taiji = listed
+        .iter()
+        .find(|c| c["title"].as_str().unwrap().contains("Tai chi"))
+        .unwrap();
+    let mut kinds: Vec<&str> = taiji["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["document", "subtitle", "subtitle", "video"]);
+    let video = taiji["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "video")
+        .unwrap();
+    let partial = app
+        .client
+        .get(app.url(video["url"].as_str().unwrap()))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(partial.headers()["content-type"], "video/mp4");
+}
