@@ -26,6 +26,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
+    pub search: SearchConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub federation: FederationConfig,
@@ -188,6 +189,37 @@ impl StorageConfig {
         fill(&mut self.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY");
         if read("AWS_ALLOW_HTTP").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             self.s3_allow_http = true;
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Where the tantivy index lives. Empty means the directory `index` inside
+    /// `server.data_dir`. Each node of a cluster keeps its own.
+    pub index_dir: String,
+    /// Milliseconds between checks of the catalog log for changes made on other nodes (this
+    /// node's own changes are indexed at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            index_dir: String::new(),
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// The index root directory, with the default filled in.
+    pub fn index_dir(&self) -> PathBuf {
+        if self.search.index_dir.is_empty() {
+            self.server.data_dir.join("index")
+        } else {
+            PathBuf::from(&self.search.index_dir)
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod db;
 pub mod demo;
 /// `ApiError`, `ErrorCode` and the problem+json body.
 pub mod error;
+/// Text extraction from documents and subtitles, for search.
+pub mod extract;
 /// The router: capability routers merged, cross-cutting layers, extractors.
 pub mod http;
 /// Bulk import of courses from a directory with a manifest.
@@ -26,6 +28,8 @@ pub mod institutions;
 pub mod media;
 /// Health, readiness and Prometheus metrics.
 pub mod ops;
+/// The tantivy index that follows the catalog log, and search queries.
+pub mod search;
 /// `Application::build` and `run_until_stopped`.
 pub mod startup;
 /// `AppState`, shared by every handler.

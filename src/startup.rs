@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::media::MediaStore;
 use crate::ops::Metrics;
+use crate::search::SearchService;
 use crate::state::AppState;
 
 /// How often expired and revoked sessions are deleted, and interrupted uploads swept.
@@ -70,12 +71,14 @@ impl Application {
                 .context("auth.login_attempts_per_minute_per_account must be at least 1")?,
         );
         let catalog = open_catalog(&config, &db, public_url.clone())?;
+        let search = SearchService::open(&config.index_dir())?;
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
         let state = AppState {
             config: Arc::new(config),
             db,
             catalog,
+            search,
             public_url,
             login_limiter: Arc::new(login_limiter),
             metrics: Arc::new(Metrics::new()),
@@ -165,7 +168,9 @@ fn spawn_background_tasks(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let db = state.db.clone();
     let catalog = state.catalog.clone();
+    let housekeeping_shutdown = shutdown.clone();
     let housekeeping = tokio::spawn(async move {
+        let shutdown = housekeeping_shutdown;
         let mut every = tokio::time::interval(HOUSEKEEPING_INTERVAL);
         loop {
             tokio::select! {
@@ -188,7 +193,19 @@ fn spawn_background_tasks(
             }
         }
     });
-    vec![housekeeping]
+    let indexer = tokio::spawn(crate::search::indexer::run(
+        state.search.clone(),
+        state.catalog.clone(),
+        Duration::from_millis(state.config.search.poll_interval_ms.max(10)),
+        shutdown.clone(),
+    ));
+    let extractor = tokio::spawn(crate::catalog::extraction::run(
+        state.catalog.clone(),
+        state.metrics.extraction_failures.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+    vec![housekeeping, indexer, extractor]
 }
 
 async fn wait_for_signal() {

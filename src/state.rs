@@ -7,6 +7,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ops::Metrics;
+use crate::search::SearchService;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,6 +17,8 @@ pub struct AppState {
     pub db: Db,
     /// Courses, files, uploads and the catalog log; owns the media store handle.
     pub catalog: Catalog,
+    /// The search index (live generation) for queries; the indexer task writes it.
+    pub search: SearchService,
     /// The base URL residents and peers use, without a trailing slash. Derived from the bound
     /// address when `server.public_url` is empty, so port 0 in tests still yields a real URL.
     pub public_url: Arc<str>,

@@ -25,6 +25,7 @@ import { h, announce, problemText } from './dom.js';
 
 const routes = {
   '/': { name: 'home', nav: 'nav.home', load: () => import('./pages/home.js') },
+  '/search': { name: 'search', nav: 'nav.search', load: () => import('./pages/search.js') },
   '/signin': { name: 'signin', load: () => import('./pages/signin.js') },
   '/register': { name: 'register', load: () => import('./pages/register.js') },
   '/courses': { name: 'courses', nav: 'nav.courses', load: () => import('./pages/courses.js') },

@@ -19,6 +19,7 @@
 //! Depends on `db`, `media` (bytes), `institutions` (who may publish), `accounts` (users).
 
 pub mod error;
+pub mod extraction;
 pub mod model;
 pub mod routes;
 pub mod store;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::accounts::model::User;
@@ -228,6 +230,11 @@ pub struct Catalog {
     origin: Arc<str>,
     max_upload_bytes: u64,
     sweep_grace: Duration,
+    /// Signalled after every committed log append, so local followers (the indexer) need
+    /// not poll for this node's own changes.
+    changes: Arc<Notify>,
+    /// Signalled when a file is added, for the text-extraction worker.
+    files_added: Arc<Notify>,
 }
 
 impl Catalog {
@@ -244,7 +251,34 @@ impl Catalog {
             origin,
             max_upload_bytes,
             sweep_grace,
+            changes: Arc::new(Notify::new()),
+            files_added: Arc::new(Notify::new()),
         }
+    }
+
+    /// Resolves after the next file added on this node (or at once if one was added since
+    /// the last call).
+    pub async fn files_added(&self) {
+        self.files_added.notified().await;
+    }
+
+    /// Resolves after the next catalog change on this node (or at once if one happened since
+    /// the last call). Changes made by other nodes are not signalled: followers also poll.
+    pub async fn changed(&self) {
+        self.changes.notified().await;
+    }
+
+    /// The newest `seq` in the catalog log (0 when empty).
+    pub async fn latest_seq(&self) -> Result<i64, CatalogError> {
+        Ok(store::latest_seq(self.db.pool()).await?)
+    }
+
+    /// Every extracted text segment of a course's files.
+    pub async fn segments_of_course(
+        &self,
+        course_id: Uuid,
+    ) -> Result<Vec<store::StoredSegment>, CatalogError> {
+        Ok(store::segments_of_course(self.db.pool(), course_id).await?)
     }
 
     pub fn media(&self) -> &MediaStore {
@@ -341,6 +375,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
+        self.changes.notify_one();
         self.course(id).await
     }
 
@@ -437,6 +472,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
+        self.changes.notify_one();
         self.course(id).await
     }
 
@@ -459,6 +495,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
+        self.changes.notify_one();
         Ok(())
     }
 
@@ -601,6 +638,8 @@ impl Catalog {
         .await?;
         store::delete_pending_upload(&mut tx, &file.object_key).await?;
         tx.commit().await?;
+        self.changes.notify_one();
+        self.files_added.notify_one();
         Ok(CommitOutcome::Stored {
             replaced: existing.map(|e| e.object_key),
         })
@@ -641,6 +680,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
+        self.changes.notify_one();
         if let Some(key) = MediaKey::parse_stored(&file.object_key)
             && let Err(error) = self.media.delete(&key).await
         {

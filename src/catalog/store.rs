@@ -268,9 +268,14 @@ pub async fn list_courses(
 }
 
 pub async fn insert_file(conn: &mut AnyConnection, file: &CourseFile) -> Result<(), sqlx::Error> {
+    // Only documents and subtitles carry text; everything else is marked done at once.
+    let extraction = match file.kind {
+        FileKind::Document | FileKind::Subtitle => "pending",
+        _ => "none",
+    };
     sqlx::query(
-        "INSERT INTO course_files (id, course_id, name, content_type, kind, size, sha256, object_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO course_files (id, course_id, name, content_type, kind, size, sha256, object_key, created_at, extraction) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(file.id.to_string())
     .bind(file.course_id.to_string())
@@ -281,9 +286,89 @@ pub async fn insert_file(conn: &mut AnyConnection, file: &CourseFile) -> Result<
     .bind(&file.sha256_hex)
     .bind(&file.object_key)
     .bind(file.created_at_ms)
+    .bind(extraction)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Claims one file waiting for text extraction (or whose claim went stale: a node died
+/// mid-extraction). The conditional update makes the claim safe between nodes.
+pub async fn claim_extraction(
+    pool: &AnyPool,
+    now_ms: i64,
+    stale_before_ms: i64,
+) -> Result<Option<CourseFile>, sqlx::Error> {
+    let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM course_files f \
+         WHERE f.extraction = 'pending' OR (f.extraction = 'running' AND f.extraction_claimed_at < $1) \
+         ORDER BY f.created_at LIMIT 8"
+    )))
+    .bind(stale_before_ms)
+    .fetch_all(pool)
+    .await?;
+    for row in candidates {
+        let file = file_from_row(&row)?;
+        let claimed = sqlx::query(
+            "UPDATE course_files SET extraction = 'running', extraction_claimed_at = $1 \
+             WHERE id = $2 AND (extraction = 'pending' OR (extraction = 'running' AND extraction_claimed_at < $3))",
+        )
+        .bind(now_ms)
+        .bind(file.id.to_string())
+        .bind(stale_before_ms)
+        .execute(pool)
+        .await?;
+        if claimed.rows_affected() == 1 {
+            return Ok(Some(file));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn set_extraction_state(
+    conn: &mut AnyConnection,
+    file_id: Uuid,
+    state: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE course_files SET extraction = $1 WHERE id = $2")
+        .bind(state)
+        .bind(file_id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn replace_segments(
+    conn: &mut AnyConnection,
+    file_id: Uuid,
+    segments: &[crate::extract::Segment],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM file_segments WHERE file_id = $1")
+        .bind(file_id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    for (ord, segment) in segments.iter().enumerate() {
+        sqlx::query("INSERT INTO file_segments (file_id, ord, at_ms, page, text) VALUES ($1, $2, $3, $4, $5)")
+            .bind(file_id.to_string())
+            .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+            .bind(segment.at_ms.and_then(|v| i64::try_from(v).ok()))
+            .bind(segment.page.map(i64::from))
+            .bind(&segment.text)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The course's current version, for a log entry that records a derived change.
+pub async fn course_version(
+    conn: &mut AnyConnection,
+    course_id: Uuid,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT version FROM courses WHERE id = $1")
+        .bind(course_id.to_string())
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn find_file_by_name(
@@ -440,4 +525,47 @@ pub async fn object_in_use(pool: &AnyPool, object_key: &str) -> Result<bool, sql
     .fetch_optional(pool)
     .await?;
     Ok(used.is_some())
+}
+
+/// A stored piece of a file's extracted text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSegment {
+    pub file_id: Uuid,
+    pub at_ms: Option<u64>,
+    pub page: Option<u32>,
+    pub text: String,
+}
+
+/// Every extracted segment of a course's files, file by file, in order.
+pub async fn segments_of_course(
+    pool: &AnyPool,
+    course_id: Uuid,
+) -> Result<Vec<StoredSegment>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.file_id, s.at_ms, s.page, s.text FROM file_segments s \
+         JOIN course_files f ON f.id = s.file_id WHERE f.course_id = $1 ORDER BY f.name, s.ord",
+    )
+    .bind(course_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    let mut segments = Vec::with_capacity(rows.len());
+    for row in rows {
+        let file_id: String = row.try_get("file_id")?;
+        let at_ms: Option<i64> = row.try_get("at_ms")?;
+        let page: Option<i64> = row.try_get("page")?;
+        segments.push(StoredSegment {
+            file_id: parse_uuid(&file_id)?,
+            at_ms: at_ms.and_then(|v| u64::try_from(v).ok()),
+            page: page.and_then(|v| u32::try_from(v).ok()),
+            text: row.try_get("text")?,
+        });
+    }
+    Ok(segments)
+}
+
+pub async fn latest_seq(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM catalog_log")
+        .fetch_one(pool)
+        .await?;
+    Ok(seq.unwrap_or(0))
 }

@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ErrorCode, InternalCause};
 use crate::state::AppState;
-use crate::{accounts, catalog, institutions, media, ops, web};
+use crate::{accounts, catalog, institutions, media, ops, search, web};
 
 pub use extract::{AppJson, AppPath, AppQuery, AuthUser, ClientIp, MaybeAuthUser};
 
@@ -65,6 +65,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(institutions::routes::router())
         .merge(catalog::routes::router())
         .merge(media::routes::router())
+        .merge(search::routes::router())
         .merge(ops::routes::router())
         .split_for_parts()
 }

@@ -39,6 +39,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
+    /// Files whose text could not be extracted (they are still served).
+    pub extraction_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -62,10 +64,17 @@ impl Metrics {
             "Time to produce the response head, by method and route",
             latency.clone(),
         );
+        let extraction_failures = Counter::default();
+        registry.register(
+            "text_extraction_failures",
+            "Files whose text could not be extracted for search",
+            extraction_failures.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            extraction_failures,
         }
     }
 

@@ -217,6 +217,57 @@ impl TestApp {
         (staff, course["id"].as_str().expect("id").to_owned())
     }
 
+    /// Waits until the search index has applied every catalog change made so far. Indexing
+    /// is asynchronous by design; this polls the index's committed `seq`, bounded in time.
+    pub async fn wait_for_index(&self) {
+        let target = self.catalog.latest_seq().await.expect("latest seq");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let applied = self
+                .state
+                .search
+                .snapshot()
+                .applied_seq()
+                .expect("applied seq");
+            if applied >= target {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "index stuck at seq {applied}, want {target}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until no file is waiting for text extraction, bounded in time.
+    pub async fn wait_for_extraction(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM course_files WHERE extraction IN ('pending', 'running')",
+            )
+            .fetch_one(self.db.pool())
+            .await
+            .expect("count");
+            if waiting == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "text extraction never finished"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Searches and returns the response JSON, asserting 200.
+    pub async fn search(&self, query: &str) -> Value {
+        let response = self.get(&format!("/api/v1/search?{query}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "search {query}");
+        response.json().await.expect("search JSON")
+    }
+
     /// Uploads `bytes` as `name` with a raw PUT.
     pub async fn put_file(
         &self,

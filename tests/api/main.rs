@@ -10,3 +10,4 @@ mod helpers;
 mod import;
 mod institutions;
 mod media;
+mod search;

@@ -1,0 +1,211 @@
+//! Search: a tantivy index derived from the catalog, and the queries over it.
+//!
+//! The database is the source of truth; the index follows the catalog log and can always be
+//! rebuilt from it (`shuyuan reindex`). One indexer task per node owns the only `IndexWriter`
+//! and stores the last applied log `seq` in each commit's payload, so the marker and the index
+//! can never disagree: after a crash the node re-applies from the last committed `seq`, and
+//! applying an entry twice is harmless (a course's documents are deleted and re-added).
+//!
+//! ```text
+//!   catalog_log ──read_log(seq)──► indexer task ──delete+add, commit(payload = seq)──► index dir
+//!        ▲                              ▲ wake (local change) / poll (other nodes' changes)
+//!   catalog writes                      │
+//!                                       └── CURRENT names the live generation; `reindex`
+//!                                           builds a new one and swaps CURRENT atomically
+//! ```
+//!
+//! Only this module touches tantivy. Tantivy calls block, so they run on the blocking pool.
+
+pub mod analysis;
+pub mod documents;
+pub mod indexer;
+pub mod query;
+pub mod routes;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use tantivy::{Index, IndexReader, ReloadPolicy};
+
+use schema::Fields;
+
+/// The file in the index root that names the live generation directory.
+const CURRENT: &str = "CURRENT";
+
+/// One opened generation of the index.
+pub struct OpenIndex {
+    pub generation: String,
+    pub index: Index,
+    pub reader: IndexReader,
+    pub fields: Fields,
+}
+
+impl OpenIndex {
+    /// The last catalog `seq` this generation has applied.
+    pub fn applied_seq(&self) -> anyhow::Result<i64> {
+        let metas = self.index.load_metas()?;
+        Ok(metas
+            .payload
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0))
+    }
+}
+
+/// Cheap-to-clone handle to the live index generation.
+#[derive(Clone)]
+pub struct SearchService {
+    root: PathBuf,
+    current: Arc<RwLock<Arc<OpenIndex>>>,
+}
+
+impl std::fmt::Debug for SearchService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchService")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl SearchService {
+    /// Opens the generation `CURRENT` names under `root`, creating a first one if needed.
+    pub fn open(root: &Path) -> anyhow::Result<SearchService> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("creating the index directory {}", root.display()))?;
+        let generation = match read_current(root)? {
+            Some(generation) => generation,
+            None => {
+                let generation = new_generation_name();
+                create_generation(root, &generation)?;
+                write_current(root, &generation)?;
+                generation
+            }
+        };
+        let opened = open_generation(root, &generation)?;
+        Ok(SearchService {
+            root: root.to_path_buf(),
+            current: Arc::new(RwLock::new(Arc::new(opened))),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The live generation, for one query or one indexing batch.
+    pub fn snapshot(&self) -> Arc<OpenIndex> {
+        self.current
+            .read()
+            .expect("the index lock is never poisoned: nothing panics while holding it")
+            .clone()
+    }
+
+    /// Switches to the generation `CURRENT` names now, if it changed (after `reindex`).
+    /// Returns true when it switched.
+    pub fn follow_current(&self) -> anyhow::Result<bool> {
+        let Some(named) = read_current(&self.root)? else {
+            return Ok(false);
+        };
+        if named == self.snapshot().generation {
+            return Ok(false);
+        }
+        let opened = open_generation(&self.root, &named)?;
+        let previous = {
+            let mut current = self
+                .current
+                .write()
+                .expect("the index lock is never poisoned: nothing panics while holding it");
+            std::mem::replace(&mut *current, Arc::new(opened))
+        };
+        tracing::info!(from = %previous.generation, to = %named, "switched to a rebuilt index");
+        Ok(true)
+    }
+}
+
+impl SearchService {
+    /// Runs a search on the blocking pool against the live generation.
+    pub async fn search(
+        &self,
+        request: query::SearchRequest,
+    ) -> anyhow::Result<query::SearchResults> {
+        let open = self.snapshot();
+        tokio::task::spawn_blocking(move || query::search(&open, &request))
+            .await?
+            .map_err(Into::into)
+    }
+}
+
+/// Creates an empty generation directory with the schema and analyzers.
+pub fn create_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
+    let dir = root.join(generation);
+    std::fs::create_dir_all(&dir)?;
+    let (schema, _) = schema::build();
+    let index = Index::create_in_dir(&dir, schema)
+        .with_context(|| format!("creating the index in {}", dir.display()))?;
+    drop(index);
+    open_generation(root, generation)
+}
+
+fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
+    let dir = root.join(generation);
+    let index = Index::open_in_dir(&dir)
+        .with_context(|| format!("opening the index in {}", dir.display()))?;
+    index
+        .tokenizers()
+        .register(analysis::ZH_EN, analysis::zh_en_analyzer());
+    index
+        .tokenizers()
+        .register(analysis::PINYIN, analysis::pinyin_analyzer());
+    // Reloads happen explicitly after each commit, so a search right after indexing sees it.
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    let (_, fields) = schema::build();
+    Ok(OpenIndex {
+        generation: generation.to_owned(),
+        index,
+        reader,
+        fields,
+    })
+}
+
+pub fn new_generation_name() -> String {
+    format!("gen-{}", crate::db::now_ms())
+}
+
+fn read_current(root: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(root.join(CURRENT)) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context("reading the index CURRENT file"),
+    }
+}
+
+/// Points `CURRENT` at `generation` atomically (write a temporary file, then rename).
+pub fn write_current(root: &Path, generation: &str) -> anyhow::Result<()> {
+    let temporary = root.join(format!("{CURRENT}.tmp"));
+    std::fs::write(&temporary, generation)?;
+    std::fs::rename(&temporary, root.join(CURRENT))?;
+    Ok(())
+}
+
+/// Deletes generation directories other than the live one (left by earlier rebuilds).
+pub fn remove_old_generations(root: &Path, keep: &str) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("gen-")
+            && name != keep
+            && entry.path().is_dir()
+            && let Err(error) = std::fs::remove_dir_all(entry.path())
+        {
+            tracing::warn!(generation = %name, %error, "could not remove an old index generation");
+        }
+    }
+}

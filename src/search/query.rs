@@ -1,0 +1,598 @@
+//! Turning what a resident typed into a tantivy query, and running it.
+//!
+//! User text never goes through tantivy's query-language parser: characters like `:` `^` `~`
+//! `(` are just text here. Quoted parts become phrase queries; everything else is analysed
+//! with the index's own analyzers and every term may match in any text field, with the field
+//! boosts deciding order: title > tags > description > file text, and the pinyin fields far
+//! below any Chinese-character field, so `shufa` finds 书法 but a homophone never outranks it.
+
+use std::collections::HashMap;
+
+use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery,
+};
+use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+
+use super::OpenIndex;
+use super::analysis::{self, has_han, terms};
+use super::documents::Summary;
+use super::schema::{COURSE, Fields, SEGMENT};
+
+/// Queries longer than this are cut (at a character boundary); documented in the README.
+pub const MAX_QUERY_CHARS: usize = 500;
+pub const MAX_LIMIT: usize = 100;
+pub const MAX_OFFSET: usize = 10_000;
+/// Below this many hits, Latin words of five letters or more are retried with typo tolerance.
+const FUZZY_BELOW_HITS: usize = 3;
+const MATCHES_PER_HIT: usize = 3;
+
+const TITLE_BOOST: f32 = 5.0;
+const TAGS_BOOST: f32 = 3.0;
+const DESCRIPTION_BOOST: f32 = 2.0;
+const BODY_BOOST: f32 = 1.0;
+const PINYIN_BOOST: f32 = 0.6;
+const INITIALS_BOOST: f32 = 0.4;
+const FUZZY_BOOST: f32 = 0.5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Relevance,
+    Newest,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub subject: Option<String>,
+    pub audience: Option<String>,
+    pub region: Option<String>,
+    pub institution: Option<String>,
+    pub kind: Option<String>,
+    pub language: Option<String>,
+    pub origin: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    pub text: String,
+    pub filters: Filters,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaMatch {
+    pub file_id: String,
+    pub at_ms: Option<u64>,
+    pub page: Option<u64>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub course_id: String,
+    pub summary: Summary,
+    pub snippet: String,
+    pub score: f32,
+    pub matches: Vec<MediaMatch>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Facets {
+    pub subject: Vec<(String, u64)>,
+    pub audience: Vec<(String, u64)>,
+    pub region: Vec<(String, u64)>,
+    pub kind: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+}
+
+/// The parts of the user's text: quoted phrases and the loose rest.
+#[derive(Debug, PartialEq, Eq)]
+struct ParsedText {
+    phrases: Vec<String>,
+    loose: String,
+}
+
+/// Splits out `"quoted phrases"`. An unbalanced quote just ends the text as loose words.
+fn parse_text(text: &str) -> ParsedText {
+    let mut phrases = Vec::new();
+    let mut loose = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('"') {
+        loose.push_str(&rest[..open]);
+        loose.push(' ');
+        let after = &rest[open + 1..];
+        match after.find('"') {
+            Some(close) => {
+                let phrase = after[..close].trim();
+                if !phrase.is_empty() {
+                    phrases.push(phrase.to_owned());
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                rest = after;
+                break;
+            }
+        }
+    }
+    loose.push_str(rest);
+    ParsedText {
+        phrases,
+        loose: loose.trim().to_owned(),
+    }
+}
+
+pub fn truncate_query(text: &str) -> &str {
+    match text.char_indices().nth(MAX_QUERY_CHARS) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}
+
+struct Built {
+    query: Box<dyn Query>,
+    /// Whether the user typed anything that produced terms.
+    has_text: bool,
+    /// Latin words long enough for a typo-tolerant retry.
+    fuzzy_words: Vec<String>,
+}
+
+fn term_query(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
+    let query = TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqsAndPositions,
+    );
+    Box::new(BoostQuery::new(Box::new(query), boost))
+}
+
+fn text_fields(fields: &Fields) -> [(Field, f32); 4] {
+    [
+        (fields.title, TITLE_BOOST),
+        (fields.tags, TAGS_BOOST),
+        (fields.description, DESCRIPTION_BOOST),
+        (fields.body, BODY_BOOST),
+    ]
+}
+
+fn build_text_query(fields: &Fields, text: &str) -> Built {
+    let parsed = parse_text(text);
+    let mut zh_en = analysis::zh_en_analyzer();
+    let mut pinyin = analysis::pinyin_analyzer();
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+
+    for term in terms(&mut zh_en, &parsed.loose) {
+        for (field, boost) in text_fields(fields) {
+            clauses.push((Occur::Should, term_query(field, &term, boost)));
+        }
+    }
+    // Pinyin only for Latin words: a Chinese query must match Chinese characters.
+    let latin: String = parsed
+        .loose
+        .split_whitespace()
+        .filter(|w| !has_han(w))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let latin_words = terms(&mut pinyin, &latin);
+    for word in &latin_words {
+        clauses.push((Occur::Should, term_query(fields.pinyin, word, PINYIN_BOOST)));
+        clauses.push((
+            Occur::Should,
+            term_query(fields.initials, word, INITIALS_BOOST),
+        ));
+    }
+    // Also the whole Latin run joined, so `tai ji quan` finds `taijiquan` as one word.
+    if latin_words.len() > 1 {
+        clauses.push((
+            Occur::Should,
+            term_query(fields.pinyin, &latin_words.concat(), PINYIN_BOOST),
+        ));
+    }
+    for phrase in &parsed.phrases {
+        let phrase_terms = analysis::terms_with_positions(&mut zh_en, phrase);
+        let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, boost) in text_fields(fields) {
+            let query: Box<dyn Query> = match phrase_terms.len() {
+                0 => continue,
+                1 => term_query(field, &phrase_terms[0].1, boost),
+                _ => Box::new(BoostQuery::new(
+                    Box::new(PhraseQuery::new_with_offset(
+                        phrase_terms
+                            .iter()
+                            .map(|(position, t)| (*position, Term::from_field_text(field, t)))
+                            .collect(),
+                    )),
+                    boost,
+                )),
+            };
+            per_field.push((Occur::Should, query));
+        }
+        if !per_field.is_empty() {
+            // Every quoted phrase must appear somewhere.
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(per_field))));
+        }
+    }
+    let fuzzy_words = latin_words
+        .iter()
+        .filter(|w| w.chars().count() >= 5 && w.chars().all(|c| c.is_ascii_alphabetic()))
+        .cloned()
+        .collect();
+    let has_text = !clauses.is_empty();
+    Built {
+        query: Box::new(BooleanQuery::new(clauses)),
+        has_text,
+        fuzzy_words,
+    }
+}
+
+fn fuzzy_query(fields: &Fields, words: &[String]) -> Box<dyn Query> {
+    let mut stem = analysis::zh_en_analyzer();
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for word in words {
+        let distance = if word.chars().count() >= 8 { 2 } else { 1 };
+        for stemmed in terms(&mut stem, word) {
+            for (field, boost) in text_fields(fields) {
+                let fuzzy =
+                    FuzzyTermQuery::new(Term::from_field_text(field, &stemmed), distance, true);
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(fuzzy), boost * FUZZY_BOOST)),
+                ));
+            }
+        }
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+fn facet_of(value: &str) -> Facet {
+    Facet::from_path(value.split('/').filter(|s| !s.is_empty()))
+}
+
+fn filter_clauses(fields: &Fields, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+        Occur::Must,
+        Box::new(TermQuery::new(
+            Term::from_field_text(fields.doc_kind, COURSE),
+            IndexRecordOption::Basic,
+        )),
+    )];
+    let facet_filters = [
+        (fields.subject, &filters.subject),
+        (fields.audience, &filters.audience),
+        (fields.kind, &filters.kind),
+        // Facet terms include every ancestor, so `zhejiang` matches its counties too.
+        (fields.region, &filters.region),
+    ];
+    for (field, value) in facet_filters {
+        if let Some(value) = value.as_deref().filter(|v| !v.trim_matches('/').is_empty()) {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_facet(field, &facet_of(value)),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+    }
+    let language = filters.language.as_deref().map(str::to_lowercase);
+    let text_filters = [
+        (fields.institution, filters.institution.as_deref()),
+        (fields.language, language.as_deref()),
+        (fields.origin, filters.origin.as_deref()),
+    ];
+    for (field, value) in text_filters {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, value),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+    }
+    clauses
+}
+
+/// Total hits, the requested page of (score, address), and facet counts.
+type Collected = (usize, Vec<(f32, DocAddress)>, Facets);
+
+/// Runs a search against one index generation. Blocking: call it on the blocking pool.
+pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<SearchResults> {
+    let fields = &open.fields;
+    let searcher = open.reader.searcher();
+    let text = truncate_query(request.text.trim());
+    let built = build_text_query(fields, text);
+    let browse = !built.has_text;
+
+    let run = |text_query: Option<Box<dyn Query>>| -> tantivy::Result<Collected> {
+        let mut clauses = filter_clauses(fields, &request.filters);
+        let with_text = text_query.is_some();
+        clauses.push((
+            Occur::Must,
+            text_query.unwrap_or_else(|| Box::new(AllQuery)),
+        ));
+        let query = BooleanQuery::new(clauses);
+        let sort = if with_text {
+            request.sort
+        } else {
+            Sort::Newest
+        };
+        collect(&searcher, fields, &query, sort, request, with_text)
+    };
+
+    let (mut total, mut hits, mut facets) = run((!browse).then(|| built.query.box_clone()))?;
+    let mut scoring_query = built.query.box_clone();
+    if !browse && total < FUZZY_BELOW_HITS && !built.fuzzy_words.is_empty() {
+        let combined: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Should, built.query.box_clone()),
+            (Occur::Should, fuzzy_query(fields, &built.fuzzy_words)),
+        ]));
+        let retried = run(Some(combined.box_clone()))?;
+        if retried.0 > total {
+            (total, hits, facets) = retried;
+            scoring_query = combined;
+        }
+    }
+
+    let mut snippets = Vec::new();
+    if !browse {
+        for field in [fields.description, fields.body, fields.title] {
+            let mut generator = SnippetGenerator::create(&searcher, scoring_query.as_ref(), field)?;
+            generator.set_max_num_chars(160);
+            snippets.push((field, generator));
+        }
+    }
+    let mut out = Vec::with_capacity(hits.len());
+    for (score, address) in hits.drain(..) {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let course_id = doc
+            .get_first(fields.course_id)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let summary: Summary = doc
+            .get_first(fields.summary)
+            .and_then(|v| v.as_str())
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| {
+                tantivy::TantivyError::InternalError("course document without summary".into())
+            })?;
+        let snippet = best_snippet(&mut snippets, &doc, &summary);
+        let matches = if browse {
+            Vec::new()
+        } else {
+            media_matches(&searcher, fields, &course_id, &parse_text(text))?
+        };
+        out.push(Hit {
+            course_id,
+            summary,
+            snippet,
+            score,
+            matches,
+        });
+    }
+    Ok(SearchResults {
+        total,
+        hits: out,
+        facets,
+    })
+}
+
+fn collect(
+    searcher: &Searcher,
+    fields: &Fields,
+    query: &dyn Query,
+    sort: Sort,
+    request: &SearchRequest,
+    with_text: bool,
+) -> tantivy::Result<Collected> {
+    let limit = request.limit.clamp(1, MAX_LIMIT);
+    let mut multi = MultiCollector::new();
+    let count = multi.add_collector(Count);
+    let mut facet_handles = Vec::new();
+    for (name, field) in [
+        ("subject", fields.subject),
+        ("audience", fields.audience),
+        ("kind", fields.kind),
+    ] {
+        let mut collector = FacetCollector::for_field(name);
+        collector.add_facet(Facet::root());
+        facet_handles.push((name, multi.add_collector(collector)));
+        let _ = field;
+    }
+    let mut region_collector = FacetCollector::for_field("region");
+    region_collector.add_facet(Facet::root());
+    let region_handle = multi.add_collector(region_collector);
+    // A collector takes no facet beneath one it already has, so the children of the region
+    // being filtered on are counted by a second one.
+    let selected_region = request
+        .filters
+        .region
+        .as_deref()
+        .filter(|r| !r.trim_matches('/').is_empty())
+        .map(facet_of);
+    let children_handle = selected_region.clone().map(|facet| {
+        let mut collector = FacetCollector::for_field("region");
+        collector.add_facet(facet);
+        multi.add_collector(collector)
+    });
+
+    let top = TopDocs::with_limit(limit).and_offset(request.offset);
+    let (addresses, mut fruits) = if sort == Sort::Newest || !with_text {
+        let (newest, fruits) = searcher.search(
+            query,
+            &(
+                top.order_by_fast_field::<i64>("created_at", Order::Desc),
+                multi,
+            ),
+        )?;
+        (newest.into_iter().map(|(_, a)| (0.0, a)).collect(), fruits)
+    } else {
+        searcher.search(query, &(top.order_by_score(), multi))?
+    };
+    let total = count.extract(&mut fruits);
+    let mut facets = Facets::default();
+    for (name, handle) in facet_handles {
+        let counts = handle.extract(&mut fruits);
+        let values: Vec<(String, u64)> = counts
+            .get("/")
+            .map(|(facet, n)| (facet.to_path_string().trim_start_matches('/').to_owned(), n))
+            .collect();
+        match name {
+            "subject" => facets.subject = values,
+            "audience" => facets.audience = values,
+            _ => facets.kind = values,
+        }
+    }
+    let regions = region_handle.extract(&mut fruits);
+    let mut region_counts: Vec<(String, u64)> = regions
+        .get("/")
+        .map(|(facet, n)| (facet.to_path_string().trim_start_matches('/').to_owned(), n))
+        .collect();
+    if let (Some(selected), Some(handle)) = (selected_region, children_handle) {
+        let children = handle.extract(&mut fruits);
+        region_counts.extend(
+            children
+                .get(selected)
+                .map(|(facet, n)| (facet.to_path_string().trim_start_matches('/').to_owned(), n)),
+        );
+    }
+    facets.region = region_counts;
+    let _ = fields;
+    Ok((total, addresses, facets))
+}
+
+fn best_snippet(
+    generators: &mut [(Field, SnippetGenerator)],
+    doc: &TantivyDocument,
+    summary: &Summary,
+) -> String {
+    for (_, generator) in generators.iter() {
+        let snippet = generator.snippet_from_doc(doc);
+        if !snippet.highlighted().is_empty() {
+            let mut snippet = snippet;
+            snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
+            return snippet.to_html();
+        }
+    }
+    // Nothing highlighted (browse, or a pinyin-only match): the escaped title.
+    html_escape(&summary.title)
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The cues and pages of the course where the query's words occur.
+fn media_matches(
+    searcher: &Searcher,
+    fields: &Fields,
+    course_id: &str,
+    parsed: &ParsedText,
+) -> tantivy::Result<Vec<MediaMatch>> {
+    let mut zh_en = analysis::zh_en_analyzer();
+    let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let all_text = format!("{} {}", parsed.loose, parsed.phrases.join(" "));
+    for term in terms(&mut zh_en, &all_text) {
+        words.push((Occur::Should, term_query(fields.segment_text, &term, 1.0)));
+    }
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.doc_kind, SEGMENT),
+                IndexRecordOption::Basic,
+            )),
+        ),
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.course_id, course_id),
+                IndexRecordOption::Basic,
+            )),
+        ),
+        (Occur::Must, Box::new(BooleanQuery::new(words))),
+    ]);
+    let top = searcher.search(
+        &query,
+        &TopDocs::with_limit(MATCHES_PER_HIT).order_by_score(),
+    )?;
+    let mut matches = Vec::with_capacity(top.len());
+    for (_, address) in top {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let text_of = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        matches.push(MediaMatch {
+            file_id: text_of(fields.file_id),
+            at_ms: doc.get_first(fields.at_ms).and_then(|v| v.as_u64()),
+            page: doc.get_first(fields.page).and_then(|v| v.as_u64()),
+            text: text_of(fields.segment_text),
+        });
+    }
+    // Media order reads better than score order: earliest cue or page first.
+    matches.sort_by_key(|m| (m.file_id.clone(), m.page.unwrap_or(0), m.at_ms.unwrap_or(0)));
+    Ok(matches)
+}
+
+/// Facet counts keyed by value, for serializing as a JSON object.
+pub fn as_map(values: &[(String, u64)]) -> HashMap<String, u64> {
+    values.iter().cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_phrases_are_split_out_and_unbalanced_quotes_tolerated() {
+        assert_eq!(
+            parse_text(r#"tai chi "commencing form" 起势"#),
+            ParsedText {
+                phrases: vec!["commencing form".into()],
+                loose: "tai chi   起势".into()
+            }
+        );
+        let unbalanced = parse_text(r#"first "aid"#);
+        assert!(unbalanced.phrases.is_empty());
+        assert!(unbalanced.loose.contains("aid"));
+    }
+
+    #[test]
+    fn long_queries_are_cut_at_a_character_boundary() {
+        let long = "书".repeat(MAX_QUERY_CHARS + 10);
+        assert_eq!(truncate_query(&long).chars().count(), MAX_QUERY_CHARS);
+    }
+
+    #[test]
+    fn html_is_escaped_in_fallback_snippets() {
+        assert_eq!(html_escape("<b>&'\""), "&lt;b&gt;&amp;&#39;&quot;");
+    }
+}
