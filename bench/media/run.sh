@@ -205,6 +205,37 @@ stop_shuyuan() {
     SY_PID=""
 }
 
+# Idle is measured once start-up work is over: at start the server spawns an argon2 warm-up
+# (~19 MiB, freed at once). That warm-up also sets VmHWM, so the peak under load comes from
+# sampling VmRSS every 20 ms (rss-peak.sh); VmHWM is only logged.
+settle() { # PID: until VmRSS holds still for 0.6 s, at most 5 s
+    local pid=$1 last=-1 same=0 i rss
+    for ((i = 0; i < 25; i++)); do
+        rss=$(kib "$pid" VmRSS)
+        if ((rss - last < 64 && last - rss < 64)); then
+            same=$((same + 1))
+            if ((same >= 3)); then return 0; fi
+        else
+            same=0
+        fi
+        last=$rss
+        sleep 0.2
+    done
+}
+SAMPLER_PID="" S_PEAK=""
+start_sampler() { # PID
+    rm -f "$WORK/rss.peak"
+    taskset -c "$CLIENT_CPU" bash "$HERE/rss-peak.sh" "$1" "$WORK/rss.peak" 0.02 3600 &
+    SAMPLER_PID=$!
+    PIDS+=("$SAMPLER_PID")
+}
+stop_sampler() { # sets S_PEAK (KiB)
+    stop_pid "$SAMPLER_PID"
+    SAMPLER_PID=""
+    [[ -s $WORK/rss.peak ]] || die "the RSS sampler wrote nothing"
+    S_PEAK=$(<"$WORK/rss.peak")
+}
+
 make_file() { # PATH BYTES: random bytes
     say "writing $(human "$2") of random bytes to $1"
     head -c "$2" /dev/urandom >"$1"
@@ -372,7 +403,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
             start_shuyuan
             url="$SY_URL$MEDIA_PATH"
             curl -sS -o /dev/null -r 0-0 "$url" # first request: lazy state, pool, code pages
+            settle "$SY_PID"
             idle=$(kib "$SY_PID" VmRSS)
+            start_sampler "$SY_PID"
         else
             url=$NG_URL
         fi
@@ -381,12 +414,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
         random_ranges "$url" "$RANDOM_SECONDS" "$round" "$WORK/wrk-$who-$round.out"
         line="round $round $who: sequential $seq MiB/s; $CLIENTS x random $(human "$RANGE_BYTES") ranges $R_MIBPS MiB/s, p50 $R_P50_MS ms, p99 $R_P99_MS ms (server core ${R_SERVER_BUSY}% busy, client core ${R_CLIENT_BUSY}%)"
         if [[ $who == shuyuan ]]; then
-            peak=$(kib "$SY_PID" VmHWM)
+            stop_sampler
+            hwm=$(kib "$SY_PID" VmHWM)
             stop_shuyuan
             STREAM_IDLE+=("$idle")
-            STREAM_DELTA+=("$((peak - idle))")
+            STREAM_DELTA+=("$((S_PEAK - idle))")
             SEQ_SY+=("$seq") RND_SY+=("$R_MIBPS") P99_SY+=("$R_P99_MS")
-            line+="; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB"
+            line+="; RSS idle $(mib "$idle") MiB, peak $(mib "$S_PEAK") MiB (VmHWM $(mib "$hwm"))"
         else
             SEQ_NG+=("$seq") RND_NG+=("$R_MIBPS") P99_NG+=("$R_P99_MS")
         fi
@@ -401,23 +435,27 @@ stop_pid "$NG_PID"
 rm -f -- "${objects[0]}" "$WORK/www/stream.bin"
 
 # ---------------------------------------------------------------- 2 and 3. uploads
-# PUT the file to a fresh server; sets M_SECS, M_IDLE and M_PEAK (KiB). The file is deleted
-# afterwards and the dirty pages written out, so no run pays for the previous one's writeback.
-M_SECS="" M_IDLE="" M_PEAK=""
+# PUT the file to a fresh server; sets M_SECS, M_IDLE, M_PEAK and M_HWM (KiB). The file is
+# deleted afterwards and the dirty pages written out, so no run pays for the previous one's
+# writeback.
+M_SECS="" M_IDLE="" M_PEAK="" M_HWM=""
 measured_upload() { # FILE NAME
-    local file=$1 name=$2 idle peak code secs id
+    local file=$1 name=$2 idle code secs id
     start_shuyuan
     curl -sS -o /dev/null "${AUTH[@]}" "$SY_URL/api/v1/me"
+    settle "$SY_PID"
     idle=$(kib "$SY_PID" VmRSS)
+    start_sampler "$SY_PID"
     read -r code secs < <(upload "$file" "$name" "$WORK/upload.json")
+    stop_sampler
     [[ $code == 201 ]] || die "uploading $name answered $code: $(cat "$WORK/upload.json")"
-    peak=$(kib "$SY_PID" VmHWM)
+    M_HWM=$(kib "$SY_PID" VmHWM)
     id=$(jq -r .id "$WORK/upload.json")
     code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE "${AUTH[@]}" "$SY_URL/api/v1/files/$id")
     [[ $code == 204 ]] || die "deleting the uploaded file answered $code"
     stop_shuyuan
     sync
-    M_SECS=$secs M_IDLE=$idle M_PEAK=$peak
+    M_SECS=$secs M_IDLE=$idle M_PEAK=$S_PEAK
 }
 
 UP_SY=() UP_DD=() UP_RATIO=() UP_DELTA=() UP_IDLE=()
@@ -433,7 +471,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             UP_SY+=("$(mibps "$UPLOAD_BYTES" "$secs")")
             UP_IDLE+=("$idle")
             UP_DELTA+=("$((peak - idle))")
-            say "round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB"
+            say "round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB (VmHWM $(mib "$M_HWM"))"
         else
             t0=$(now_ns)
             on_server_cpu dd if="$WORK/upload.bin" of="$WORK/data/dd-copy.bin" bs=8M status=none
@@ -458,24 +496,25 @@ for size in "$RSS_SMALL" "$RSS_LARGE"; do
     rm -f "$WORK/grow.bin"
     GROW_PEAK+=("$peak")
     GROW_DELTA+=("$((peak - idle))")
-    say "RSS upload of $(human "$size"): ${secs} s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB"
+    say "RSS upload of $(human "$size"): ${secs} s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB (VmHWM $(mib "$M_HWM"))"
 done
 
 # ---------------------------------------------------------------- report
 verdict() { if "$@"; then echo PASS; else echo MISS; fi; }
 fmt_ratio() { awk -v r="$1" 'BEGIN { printf "%.2fx", r }'; }
+r1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 rows=()
 row() { rows+=("$(printf '%-44s %-14s %-18s %-7s %-9s %s' "$@")"); }
 
 m_seq=$(median "${SEQ_RATIO[@]}")
-row "$(human "$STREAM_BYTES") sequential download, MiB/s" "$(median "${SEQ_SY[@]}")" \
-    "nginx $(median "${SEQ_NG[@]}")" "$(fmt_ratio "$m_seq")" ">=0.80x" "$(verdict le "$T_STREAM_RATIO" "$m_seq")"
+row "$(human "$STREAM_BYTES") sequential download, MiB/s" "$(r1 "$(median "${SEQ_SY[@]}")")" \
+    "nginx $(r1 "$(median "${SEQ_NG[@]}")")" "$(fmt_ratio "$m_seq")" ">=0.80x" "$(verdict le "$T_STREAM_RATIO" "$m_seq")"
 m_rnd=$(median "${RND_RATIO[@]}")
-row "$CLIENTS clients, random $(human "$RANGE_BYTES") ranges, MiB/s" "$(median "${RND_SY[@]}")" \
-    "nginx $(median "${RND_NG[@]}")" "$(fmt_ratio "$m_rnd")" ">=0.80x" "$(verdict le "$T_STREAM_RATIO" "$m_rnd")"
+row "$CLIENTS clients, random $(human "$RANGE_BYTES") ranges, MiB/s" "$(r1 "$(median "${RND_SY[@]}")")" \
+    "nginx $(r1 "$(median "${RND_NG[@]}")")" "$(fmt_ratio "$m_rnd")" ">=0.80x" "$(verdict le "$T_STREAM_RATIO" "$m_rnd")"
 m_p99=$(median "${P99_RATIO[@]}")
-row "$CLIENTS clients, random $(human "$RANGE_BYTES") ranges, p99 ms" "$(median "${P99_SY[@]}")" \
-    "nginx $(median "${P99_NG[@]}")" "$(fmt_ratio "$m_p99")" "<=2.00x" "$(verdict le "$m_p99" "$T_P99_RATIO")"
+row "$CLIENTS clients, random $(human "$RANGE_BYTES") ranges, p99 ms" "$(r1 "$(median "${P99_SY[@]}")")" \
+    "nginx $(r1 "$(median "${P99_NG[@]}")")" "$(fmt_ratio "$m_p99")" "<=2.00x" "$(verdict le "$m_p99" "$T_P99_RATIO")"
 d=$(mib "$(maximum "${STREAM_DELTA[@]}")")
 row "peak RSS above idle, streaming $(human "$STREAM_BYTES")" "$d MiB" "idle $(mib "$(median "${STREAM_IDLE[@]}")") MiB" \
     "-" "<32 MiB" "$(verdict lt "$d" "$T_RSS_MIB")"
@@ -486,7 +525,7 @@ g=$(div "${GROW_PEAK[1]}" "${GROW_PEAK[0]}")
 row "peak RSS, $(human "$RSS_LARGE") vs $(human "$RSS_SMALL") upload" "$(mib "${GROW_PEAK[1]}") MiB" \
     "$(mib "${GROW_PEAK[0]}") MiB" "$(fmt_ratio "$g")" "<=1.10x" "$(verdict le "$g" "$T_GROWTH")"
 m_up=$(median "${UP_RATIO[@]}")
-row "$(human "$UPLOAD_BYTES") upload (PUT), MiB/s" "$(median "${UP_SY[@]}")" "dd $(median "${UP_DD[@]}")" \
+row "$(human "$UPLOAD_BYTES") upload (PUT), MiB/s" "$(r1 "$(median "${UP_SY[@]}")")" "dd $(r1 "$(median "${UP_DD[@]}")")" \
     "$(fmt_ratio "$m_up")" ">=0.70x" "$(verdict le "$T_UPLOAD_RATIO" "$m_up")"
 
 elapsed=$((SECONDS - START_SECONDS))
@@ -494,7 +533,7 @@ echo
 echo "Shuyuan media benchmarks: $ROUNDS round(s), medians; ratios are per-round medians$([[ ${QUICK:-0} == 1 ]] && echo ' (QUICK: small sizes, not the targets)')"
 printf '%-44s %-14s %-18s %-7s %-9s %s\n' measure shuyuan baseline ratio target result
 printf '%s\n' "${rows[@]}"
-echo "(RSS above idle: the largest over the runs; the growth row compares peak VmHWM, deltas $(mib "${GROW_DELTA[0]}") and $(mib "${GROW_DELTA[1]}") MiB)"
+echo "(peak RSS: the largest VmRSS sampled every 20 ms; above idle: the worst run; growth: peaks, $(mib "${GROW_DELTA[0]}") and $(mib "${GROW_DELTA[1]}") MiB above idle)"
 echo "wall time: $((elapsed / 60)) min $((elapsed % 60)) s"
 if [[ ${BENCH_FAIL_ON_MISS:-0} == 1 ]] && printf '%s\n' "${rows[@]}" | grep -q ' MISS$'; then
     exit 3

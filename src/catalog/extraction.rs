@@ -101,7 +101,7 @@ async fn store_text(
     file: &CourseFile,
     segments: &[extract::Segment],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = catalog.db.pool().begin().await?;
+    let mut tx = catalog.db.begin_write().await?;
     store::replace_segments(&mut tx, file.id, segments).await?;
     store::set_extraction_state(&mut tx, file.id, "done").await?;
     if let Some(version) = store::course_version(&mut tx, file.course_id).await? {

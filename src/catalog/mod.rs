@@ -351,7 +351,7 @@ impl Catalog {
         fields: &CourseFields,
     ) -> Result<Course, CatalogError> {
         let now = db::now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         store::insert_course(
             &mut tx,
             &store::NewCourse {
@@ -459,7 +459,7 @@ impl Catalog {
         };
         let fields = input.resolve(&base)?;
         let now = db::now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let version = store::update_course(&mut tx, id, &fields, now).await?;
         store::append_log(
             &mut tx,
@@ -482,7 +482,7 @@ impl Catalog {
         let current = self.course(id).await?;
         self.authorize(actor, current.institution.id).await?;
         let now = db::now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let version = store::mark_withdrawn(&mut tx, id, now).await?;
         store::append_log(
             &mut tx,
@@ -611,7 +611,7 @@ impl Catalog {
 
     async fn commit_upload(&self, file: &CourseFile) -> Result<CommitOutcome, CatalogError> {
         let now = db::now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let existing = store::find_file_by_name(&mut tx, file.course_id, &file.name).await?;
         if let Some(existing) = existing
             .as_ref()
@@ -666,7 +666,7 @@ impl Catalog {
         let course = self.course(file.course_id).await?;
         self.authorize(actor, course.institution.id).await?;
         let now = db::now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         store::delete_file(&mut tx, file.id).await?;
         let version = store::bump_version(&mut tx, course.id, now).await?;
         store::append_log(

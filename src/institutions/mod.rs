@@ -135,8 +135,7 @@ pub async fn add_member_as(
     let person = accounts::find_by_email(db, email)
         .await?
         .ok_or(InstitutionsError::UserNotFound)?;
-    let added =
-        store::upsert_membership(db.pool(), institution.id, person.id, role, db::now_ms()).await?;
+    let added = store::upsert_membership(db, institution.id, person.id, role, db::now_ms()).await?;
     let member = Member {
         user_id: person.id,
         email: person.email,

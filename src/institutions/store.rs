@@ -79,13 +79,13 @@ pub async fn list(pool: &AnyPool, region: Option<&str>) -> Result<Vec<Institutio
 
 /// Adds the member or changes their role; true when the person was not a member before.
 pub async fn upsert_membership(
-    pool: &AnyPool,
+    db: &crate::db::Db,
     institution_id: Uuid,
     user_id: Uuid,
     role: MemberRole,
     now_ms: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let existing: Option<String> = sqlx::query_scalar(
         "SELECT role FROM memberships WHERE institution_id = $1 AND user_id = $2",
     )

@@ -141,6 +141,7 @@ pub async fn commit_batch(
         prepared.set_payload(&seq.to_string());
         prepared.commit()?;
         open.reader.reload()?;
+        open.mark_visible(seq);
         Ok(())
     })
     .await?

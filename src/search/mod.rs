@@ -24,6 +24,7 @@ pub mod routes;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
@@ -40,18 +41,30 @@ pub struct OpenIndex {
     pub index: Index,
     pub reader: IndexReader,
     pub fields: Fields,
+    /// The last catalog `seq` that searches can see: read from the commit payload at open,
+    /// then raised after each commit *and* reader reload, so "applied" never runs ahead of
+    /// what a query returns.
+    visible_seq: AtomicI64,
 }
 
 impl OpenIndex {
-    /// The last catalog `seq` this generation has applied.
+    /// The last catalog `seq` this generation has applied and made visible to searches.
     pub fn applied_seq(&self) -> anyhow::Result<i64> {
-        let metas = self.index.load_metas()?;
-        Ok(metas
-            .payload
-            .as_deref()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0))
+        Ok(self.visible_seq.load(Ordering::Acquire))
     }
+
+    pub(crate) fn mark_visible(&self, seq: i64) {
+        self.visible_seq.store(seq, Ordering::Release);
+    }
+}
+
+fn committed_seq(index: &Index) -> anyhow::Result<i64> {
+    let metas = index.load_metas()?;
+    Ok(metas
+        .payload
+        .as_deref()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0))
 }
 
 /// Cheap-to-clone handle to the live index generation.
@@ -164,11 +177,13 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
     let (_, fields) = schema::build();
+    let visible_seq = AtomicI64::new(committed_seq(&index)?);
     Ok(OpenIndex {
         generation: generation.to_owned(),
         index,
         reader,
         fields,
+        visible_seq,
     })
 }
 

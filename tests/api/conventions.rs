@@ -142,6 +142,7 @@ async fn openapi_document_describes_every_endpoint() {
         ("/api/v1/files/{id}", "delete"),
         ("/media/{file_id}", "get"),
         ("/media/{file_id}", "head"),
+        ("/api/v1/search", "get"),
     ];
     for (path, method) in expected {
         assert!(
