@@ -50,6 +50,8 @@ pub enum Command {
     /// Manage institutions
     #[command(subcommand)]
     Institution(InstitutionCommand),
+    /// Rebuild the search index from the database; a running server switches to it
+    Reindex,
     /// Import courses from DIR/manifest.json (see README, "Bulk import"); safe to re-run
     Import {
         /// Directory holding manifest.json and the files it names
@@ -198,7 +200,24 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { dir, institution } => import(&config, &dir, &institution).await,
+        Command::Reindex => reindex(&config).await,
     }
+}
+
+async fn reindex(config: &Config) -> anyhow::Result<()> {
+    let db = open_database(config).await?;
+    let catalog = open_catalog(config, &db, config.public_url(config.server.listen).into())?;
+    let progress = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("reindex [{bar:30}] {pos}/{len} courses {per_sec} eta {eta}")
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+    );
+    let report = crate::search::rebuild::rebuild(&catalog, &config.index_dir(), &progress).await?;
+    println!(
+        "rebuilt the search index: {} courses up to catalog seq {} in {}",
+        report.courses, report.seq, report.generation
+    );
+    Ok(())
 }
 
 async fn import(config: &Config, dir: &Path, institution: &str) -> anyhow::Result<()> {

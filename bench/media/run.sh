@@ -438,15 +438,18 @@ rm -f -- "${objects[0]}" "$WORK/www/stream.bin"
 # PUT the file to a fresh server; sets M_SECS, M_IDLE, M_PEAK and M_HWM (KiB). The file is
 # deleted afterwards and the dirty pages written out, so no run pays for the previous one's
 # writeback.
-M_SECS="" M_IDLE="" M_PEAK="" M_HWM=""
+M_SECS="" M_IDLE="" M_PEAK="" M_HWM="" M_BUSY=""
 measured_upload() { # FILE NAME
-    local file=$1 name=$2 idle code secs id
+    local file=$1 name=$2 idle code secs id c0 c1
     start_shuyuan
     curl -sS -o /dev/null "${AUTH[@]}" "$SY_URL/api/v1/me"
     settle "$SY_PID"
     idle=$(kib "$SY_PID" VmRSS)
     start_sampler "$SY_PID"
+    c0=$(cpu_ticks "$SERVER_CPU")
     read -r code secs < <(upload "$file" "$name" "$WORK/upload.json")
+    c1=$(cpu_ticks "$SERVER_CPU")
+    M_BUSY=$(busy_pct "$c0" "$c1")
     stop_sampler
     [[ $code == 201 ]] || die "uploading $name answered $code: $(cat "$WORK/upload.json")"
     M_HWM=$(kib "$SY_PID" VmHWM)
@@ -471,16 +474,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
             UP_SY+=("$(mibps "$UPLOAD_BYTES" "$secs")")
             UP_IDLE+=("$idle")
             UP_DELTA+=("$((peak - idle))")
-            say "round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB (VmHWM $(mib "$M_HWM"))"
+            say "round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s (server core ${M_BUSY}% busy); RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB (VmHWM $(mib "$M_HWM"))"
         else
+            c0=$(cpu_ticks "$SERVER_CPU")
             t0=$(now_ns)
             on_server_cpu dd if="$WORK/upload.bin" of="$WORK/data/dd-copy.bin" bs=8M status=none
             t1=$(now_ns)
+            c1=$(cpu_ticks "$SERVER_CPU")
             secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
             rm -f "$WORK/data/dd-copy.bin"
             sync
             UP_DD+=("$(mibps "$UPLOAD_BYTES" "$secs")")
-            say "round $round dd: $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_DD[-1]} MiB/s"
+            say "round $round dd: $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_DD[-1]} MiB/s (server core $(busy_pct "$c0" "$c1")% busy)"
         fi
     done
     i=$((round - 1))
@@ -534,7 +539,8 @@ echo "Shuyuan media benchmarks: $ROUNDS round(s), medians; ratios are per-round 
 printf '%-44s %-14s %-18s %-7s %-9s %s\n' measure shuyuan baseline ratio target result
 printf '%s\n' "${rows[@]}"
 echo "(peak RSS: the largest VmRSS sampled every 20 ms; above idle: the worst run; growth: peaks, $(mib "${GROW_DELTA[0]}") and $(mib "${GROW_DELTA[1]}") MiB above idle)"
-echo "wall time: $((elapsed / 60)) min $((elapsed % 60)) s"
+read -r load_end _ </proc/loadavg
+echo "wall time: $((elapsed / 60)) min $((elapsed % 60)) s; load average $load1 at start, $load_end at end; $CPUS cores, $(uname -r)"
 if [[ ${BENCH_FAIL_ON_MISS:-0} == 1 ]] && printf '%s\n' "${rows[@]}" | grep -q ' MISS$'; then
     exit 3
 fi

@@ -268,6 +268,11 @@ impl Catalog {
         self.changes.notified().await;
     }
 
+    /// Ids of every live course, for rebuilding derived data.
+    pub async fn live_course_ids(&self) -> Result<Vec<Uuid>, CatalogError> {
+        Ok(store::live_course_ids(self.db.pool()).await?)
+    }
+
     /// The newest `seq` in the catalog log (0 when empty).
     pub async fn latest_seq(&self) -> Result<i64, CatalogError> {
         Ok(store::latest_seq(self.db.pool()).await?)

@@ -569,3 +569,11 @@ pub async fn latest_seq(pool: &AnyPool) -> Result<i64, sqlx::Error> {
         .await?;
     Ok(seq.unwrap_or(0))
 }
+
+pub async fn live_course_ids(pool: &AnyPool) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM courses WHERE withdrawn_at IS NULL ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    ids.iter().map(|id| parse_uuid(id)).collect()
+}

@@ -36,6 +36,10 @@ impl GenerationWriter {
             writer: Arc::new(Mutex::new(writer)),
         })
     }
+
+    pub fn shared(&self) -> Arc<Mutex<IndexWriter<TantivyDocument>>> {
+        self.writer.clone()
+    }
 }
 
 /// Runs until `shutdown`, applying the log as it grows. `wake` is signalled by local catalog

@@ -20,6 +20,7 @@ pub mod analysis;
 pub mod documents;
 pub mod indexer;
 pub mod query;
+pub mod rebuild;
 pub mod routes;
 pub mod schema;
 
@@ -96,6 +97,7 @@ impl SearchService {
                 generation
             }
         };
+        remove_old_generations(root, &generation);
         let opened = open_generation(root, &generation)?;
         Ok(SearchService {
             root: root.to_path_buf(),
@@ -133,6 +135,7 @@ impl SearchService {
             std::mem::replace(&mut *current, Arc::new(opened))
         };
         tracing::info!(from = %previous.generation, to = %named, "switched to a rebuilt index");
+        remove_old_generations(&self.root, &named);
         Ok(true)
     }
 }

@@ -240,6 +240,55 @@ impl TestApp {
         }
     }
 
+    /// Runs the `shuyuan` binary against this server's database, object store and index, as an
+    /// operator on the same machine would.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_command(args).output().expect("the binary runs")
+    }
+
+    pub fn cli_command(&self, args: &[&str]) -> std::process::Command {
+        let storage = &self.config.storage;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shuyuan"));
+        command
+            .args(["--database-url", &self.config.database.url])
+            .args([
+                "--data-dir",
+                self.config.server.data_dir.to_str().expect("utf-8 path"),
+            ])
+            .args(args)
+            .env("SHUYUAN_STORAGE__URL", &storage.url)
+            .env("SHUYUAN_STORAGE__S3_ENDPOINT", &storage.s3_endpoint)
+            .env("SHUYUAN_STORAGE__S3_REGION", &storage.s3_region)
+            .env(
+                "SHUYUAN_STORAGE__S3_ACCESS_KEY_ID",
+                &storage.s3_access_key_id,
+            )
+            .env(
+                "SHUYUAN_STORAGE__S3_SECRET_ACCESS_KEY",
+                &storage.s3_secret_access_key,
+            )
+            .env(
+                "SHUYUAN_STORAGE__S3_ALLOW_HTTP",
+                storage.s3_allow_http.to_string(),
+            )
+            .env("SHUYUAN_SERVER__PUBLIC_URL", &self.address)
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    /// Starts a second server on the same database and object store (a cluster node), with
+    /// its own data directory and search index.
+    pub async fn spawn_second_node(&self) -> TestApp {
+        let database_url = self.config.database.url.clone();
+        let storage = self.config.storage.clone();
+        TestApp::spawn_with(move |config| {
+            config.database.url = database_url;
+            config.storage = storage;
+            config.search.poll_interval_ms = 50;
+        })
+        .await
+    }
+
     /// Waits until no file is waiting for text extraction, bounded in time.
     pub async fn wait_for_extraction(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

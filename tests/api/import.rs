@@ -1,42 +1,19 @@
 //! `shuyuan import DIR --institution SLUG`, run as an operator would, against the test server's
 //! own database and object store.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
 fn import(app: &TestApp, dir: &std::path::Path) -> Output {
-    let storage = &app.config.storage;
-    Command::new(env!("CARGO_BIN_EXE_shuyuan"))
-        .args(["--database-url", &app.config.database.url])
-        .args(["--data-dir", app.config.server.data_dir.to_str().unwrap()])
-        .args([
-            "import",
-            dir.to_str().unwrap(),
-            "--institution",
-            "xihu-college",
-        ])
-        .env("SHUYUAN_STORAGE__URL", &storage.url)
-        .env("SHUYUAN_STORAGE__S3_ENDPOINT", &storage.s3_endpoint)
-        .env("SHUYUAN_STORAGE__S3_REGION", &storage.s3_region)
-        .env(
-            "SHUYUAN_STORAGE__S3_ACCESS_KEY_ID",
-            &storage.s3_access_key_id,
-        )
-        .env(
-            "SHUYUAN_STORAGE__S3_SECRET_ACCESS_KEY",
-            &storage.s3_secret_access_key,
-        )
-        .env(
-            "SHUYUAN_STORAGE__S3_ALLOW_HTTP",
-            storage.s3_allow_http.to_string(),
-        )
-        .env("SHUYUAN_SERVER__PUBLIC_URL", &app.address)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
+    app.cli(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--institution",
+        "xihu-college",
+    ])
 }
 
 async fn courses(app: &TestApp) -> Vec<Value> {

@@ -8,6 +8,7 @@ mod cli;
 mod conventions;
 mod helpers;
 mod import;
+mod indexing;
 mod institutions;
 mod media;
 mod search;
