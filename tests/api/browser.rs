@@ -354,3 +354,96 @@ async fn staff_upload_a_video_in_the_browser_and_a_resident_plays_and_seeks_it()
     );
     driver.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_resident_searches_in_chinese_and_opens_the_course() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn().await;
+    app.course_with_staff().await;
+    app.wait_for_index().await;
+    let browser = &driver.client;
+
+    browser.goto(&app.url("/#/search")).await.unwrap();
+    wait_for_page(browser, "search").await;
+    browser
+        .find(Locator::Id("search-q"))
+        .await
+        .unwrap()
+        .send_keys("太极拳")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("search-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let link = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#search-results li a[href^='#/courses/']"))
+        .await
+        .expect("a result appears");
+    let mark = browser
+        .find(Locator::Css("#search-results li mark"))
+        .await
+        .expect("the match is highlighted");
+    assert_eq!(mark.text().await.unwrap(), "太极拳");
+    link.click().await.unwrap();
+    wait_for_page(browser, "course").await;
+    let title = browser
+        .find(Locator::Id("course-title"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(title, "太极拳入门 Tai chi for beginners");
+
+    driver.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subtitle_match_opens_the_player_at_that_second() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn().await;
+    let (staff, course_id) = app.course_with_staff().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(make_clip(dir.path())).unwrap();
+    app.put_file(&staff, &course_id, "lesson.mp4", clip).await;
+    let srt = "1\n00:00:01,000 --> 00:00:03,000\n起势\n\n2\n00:00:07,000 --> 00:00:09,000\n揽雀尾，注意呼吸\n";
+    app.put_file(&staff, &course_id, "lesson.zh.srt", srt.as_bytes().to_vec())
+        .await;
+    app.wait_for_extraction().await;
+    app.wait_for_index().await;
+    let browser = &driver.client;
+
+    browser.goto(&app.url("/#/search?q=揽雀尾")).await.unwrap();
+    wait_for_page(browser, "search").await;
+    let jump = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#search-results a[href*='&t=7']"))
+        .await
+        .expect("the hit links to the second the words are spoken");
+    jump.click().await.unwrap();
+    wait_for_page(browser, "course").await;
+    let position = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            const video = document.getElementById('player');
+            const check = () => done(video.currentTime);
+            if (video.readyState >= 1 && video.currentTime > 0) check();
+            else video.addEventListener('seeked', check, { once: true });
+            "#,
+            vec![],
+        )
+        .await
+        .expect("the player seeks");
+    let position = position.as_f64().unwrap();
+    assert!((6.5..=7.5).contains(&position), "currentTime {position}");
+
+    driver.client.clone().close().await.unwrap();
+}
