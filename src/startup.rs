@@ -74,6 +74,7 @@ impl Application {
         let search = SearchService::open(&config.index_dir())?;
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
+        tokio::task::spawn_blocking(crate::search::analysis::warm_up);
         let state = AppState {
             config: Arc::new(config),
             db,

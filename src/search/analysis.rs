@@ -7,7 +7,7 @@
 //!   spells each Chinese word three ways: whole (`taijiquan`), by syllable (`tai ji quan`) and,
 //!   in a separate field, by initials (`tjq`).
 
-use pinyin::ToPinyin;
+use pinyin::{ToPinyin, ToPinyinMulti};
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenFilter, TokenStream,
     Tokenizer, WhitespaceTokenizer,
@@ -32,39 +32,78 @@ pub fn pinyin_analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// Most reading combinations indexed per word (heteronyms multiply: 重庆 has several).
+const MAX_READINGS_PER_WORD: usize = 8;
+
 /// The three pinyin spellings of every Chinese word in `text`: (whole words and syllables,
 /// initials), each space-separated. Characters without pinyin (Latin, digits) are skipped.
+/// Heteronyms are spelled every way (长城 → changcheng and zhangcheng, 音乐 → yinyue and
+/// yinle), capped per word; a wrong reading only adds a low-boosted pinyin match.
 pub fn pinyin_forms(text: &str) -> (String, String) {
     let mut spelled = String::new();
     let mut initials = String::new();
-    let jieba = JiebaTokenizer::new();
-    let mut tokenizer = jieba;
+    let mut tokenizer = JiebaTokenizer::with_search_mode(false);
     let mut stream = tokenizer.token_stream(text);
     while stream.advance() {
         let word = &stream.token().text;
-        let syllables: Vec<&str> = word
-            .as_str()
-            .to_pinyin()
-            .flatten()
-            .map(|p| p.plain())
+        let readings: Vec<Vec<&str>> = word
+            .chars()
+            .filter_map(|c| c.to_pinyin_multi())
+            .map(|multi| {
+                let mut plain: Vec<&str> = multi.into_iter().map(|p| p.plain()).collect();
+                plain.dedup();
+                plain
+            })
             .collect();
-        if syllables.is_empty() {
+        if readings.is_empty() {
             continue;
         }
-        let whole: String = syllables.concat();
-        let first_letters: String = syllables.iter().filter_map(|s| s.chars().next()).collect();
-        spelled.push_str(&whole);
-        spelled.push(' ');
-        if syllables.len() > 1 {
-            for syllable in &syllables {
-                spelled.push_str(syllable);
-                spelled.push(' ');
+        for combination in combinations(&readings, MAX_READINGS_PER_WORD) {
+            spelled.push_str(&combination.concat());
+            spelled.push(' ');
+            let first_letters: String = combination
+                .iter()
+                .filter_map(|s| s.chars().next())
+                .collect();
+            initials.push_str(&first_letters);
+            initials.push(' ');
+        }
+        if readings.len() > 1 {
+            for syllables in &readings {
+                for syllable in syllables {
+                    spelled.push_str(syllable);
+                    spelled.push(' ');
+                }
             }
         }
-        initials.push_str(&first_letters);
-        initials.push(' ');
     }
     (spelled, initials)
+}
+
+/// Up to `cap` ways to read a word, the most common reading of each character first.
+fn combinations<'a>(readings: &[Vec<&'a str>], cap: usize) -> Vec<Vec<&'a str>> {
+    let mut out: Vec<Vec<&'a str>> = vec![Vec::new()];
+    for choices in readings {
+        let mut next = Vec::new();
+        for prefix in &out {
+            for choice in choices {
+                if next.len() == cap {
+                    break;
+                }
+                let mut extended = prefix.clone();
+                extended.push(*choice);
+                next.push(extended);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// Loads jieba's dictionary now rather than on the first search (it takes most of a second).
+pub fn warm_up() {
+    let mut analyzer = zh_en_analyzer();
+    let _ = terms(&mut analyzer, "书院");
 }
 
 /// True when `text` holds at least one Han character.
@@ -214,5 +253,13 @@ mod tests {
         );
         assert!(initials.split_whitespace().any(|i| i == "sf"), "{initials}");
         assert!(has_han("书法") && !has_han("shufa"));
+    }
+
+    #[test]
+    fn heteronyms_are_spelled_every_way() {
+        let (spelled, _) = pinyin_forms("长城 音乐");
+        let spelled: Vec<&str> = spelled.split_whitespace().collect();
+        assert!(spelled.contains(&"changcheng"), "{spelled:?}");
+        assert!(spelled.contains(&"yinyue"), "{spelled:?}");
     }
 }
