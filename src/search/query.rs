@@ -327,7 +327,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         } else {
             Sort::Newest
         };
-        collect(&searcher, fields, &query, sort, request, with_text)
+        collect(&searcher, &query, sort, request, with_text)
     };
 
     let (mut total, mut hits, mut facets) = run((!browse).then(|| built.query.box_clone()))?;
@@ -390,7 +390,6 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
 
 fn collect(
     searcher: &Searcher,
-    fields: &Fields,
     query: &dyn Query,
     sort: Sort,
     request: &SearchRequest,
@@ -400,15 +399,10 @@ fn collect(
     let mut multi = MultiCollector::new();
     let count = multi.add_collector(Count);
     let mut facet_handles = Vec::new();
-    for (name, field) in [
-        ("subject", fields.subject),
-        ("audience", fields.audience),
-        ("kind", fields.kind),
-    ] {
+    for name in ["subject", "audience", "kind"] {
         let mut collector = FacetCollector::for_field(name);
         collector.add_facet(Facet::root());
         facet_handles.push((name, multi.add_collector(collector)));
-        let _ = field;
     }
     let mut region_collector = FacetCollector::for_field("region");
     region_collector.add_facet(Facet::root());
@@ -468,7 +462,6 @@ fn collect(
         );
     }
     facets.region = region_counts;
-    let _ = fields;
     Ok((total, addresses, facets))
 }
 
