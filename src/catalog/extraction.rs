@@ -26,8 +26,17 @@ const STALE_CLAIM: Duration = Duration::from_secs(15 * 60);
 /// What happened to one claimed file.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Extracted {
-    Done { segments: usize },
+    Done {
+        segments: usize,
+    },
+    /// A document format with no extractor (Word, EPUB…): no text, and no failure either.
+    NoText,
     Failed,
+}
+
+enum Failure {
+    Unsupported,
+    Failed(String),
 }
 
 /// Runs until `shutdown`, extracting whatever is pending.
@@ -62,7 +71,12 @@ pub async fn extract_next(
             store_text(catalog, &file, &segments).await?;
             Extracted::Done { segments: count }
         }
-        Err(reason) => {
+        Err(Failure::Unsupported) => {
+            let mut conn = catalog.db.pool().acquire().await?;
+            store::set_extraction_state(&mut conn, file.id, "none").await?;
+            Extracted::NoText
+        }
+        Err(Failure::Failed(reason)) => {
             failures.inc();
             tracing::warn!(file.id = %file.id, file.name = %file.name, %reason, "text extraction failed; the file is still served");
             let mut conn = catalog.db.pool().acquire().await?;
@@ -76,24 +90,31 @@ pub async fn extract_next(
 async fn extract_file(
     catalog: &Catalog,
     file: &CourseFile,
-) -> Result<Vec<extract::Segment>, String> {
+) -> Result<Vec<extract::Segment>, Failure> {
     if file.size > MAX_EXTRACT_BYTES {
-        return Err(format!(
+        return Err(Failure::Failed(format!(
             "{} bytes is more than the extraction limit",
             file.size
-        ));
+        )));
     }
-    let key = MediaKey::parse_stored(&file.object_key).ok_or("foreign object key")?;
+    let key = MediaKey::parse_stored(&file.object_key)
+        .ok_or_else(|| Failure::Failed("foreign object key".into()))?;
     let bytes = catalog
         .media
         .read_small(&key, MAX_EXTRACT_BYTES)
         .await
-        .map_err(|e| format!("reading the object: {e}"))?;
+        .map_err(|e| Failure::Failed(format!("reading the object: {e}")))?;
     let content_type = file.content_type.clone();
-    tokio::task::spawn_blocking(move || extract::extract(&content_type, &bytes, &Limits::default()))
-        .await
-        .map_err(|e| format!("extraction task: {e}"))?
-        .map_err(|e| e.to_string())
+    let extracted = tokio::task::spawn_blocking(move || {
+        extract::extract(&content_type, &bytes, &Limits::default())
+    })
+    .await
+    .map_err(|e| Failure::Failed(format!("extraction task: {e}")))?;
+    match extracted {
+        Ok(segments) => Ok(segments),
+        Err(extract::ExtractError::Unsupported(_)) => Err(Failure::Unsupported),
+        Err(other) => Err(Failure::Failed(other.to_string())),
+    }
 }
 
 async fn store_text(

@@ -397,3 +397,20 @@ async fn a_file_whose_text_cannot_be_extracted_is_still_served_and_counted() {
         "the course is still indexed"
     );
 }
+
+#[tokio::test]
+async fn documents_without_an_extractor_get_no_text_and_count_no_failure() {
+    let app = TestApp::spawn().await;
+    let (staff, course_id) = app.course_with_staff().await;
+    let mut docx = b"PK\x03\x04".to_vec();
+    docx.extend(std::iter::repeat_n(0u8, 200));
+    let uploaded = app.put_file(&staff, &course_id, "notes.docx", docx).await;
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    app.wait_for_extraction().await;
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("shuyuan_text_extraction_failures_total 0"),
+        "{metrics}"
+    );
+}
