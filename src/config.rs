@@ -252,6 +252,9 @@ pub struct LimitsConfig {
     pub max_json_bytes: usize,
     /// Largest courseware file accepted, in bytes; larger uploads get 413 and leave nothing.
     pub max_upload_bytes: u64,
+    /// Messages one person may send per second in learning circles (bursts of twice that);
+    /// more get a `rate_limited` error frame.
+    pub messages_per_second: u32,
 }
 
 impl Default for LimitsConfig {
@@ -259,6 +262,7 @@ impl Default for LimitsConfig {
         Self {
             max_json_bytes: 1024 * 1024,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            messages_per_second: 5,
         }
     }
 }

@@ -6,6 +6,8 @@
 pub mod accounts;
 /// Courses, their files and the catalog log.
 pub mod catalog;
+/// Learning circles: rooms, members, messages and the live socket.
+pub mod circles;
 /// The command line.
 pub mod cli;
 /// The typed configuration tree; the only reader of `SHUYUAN_*` variables.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts;
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::catalog::{Catalog, SweepReport};
+use crate::circles::Circles;
 use crate::config::Config;
 use crate::db::Db;
 use crate::media::MediaStore;
@@ -75,10 +76,18 @@ impl Application {
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
         tokio::task::spawn_blocking(crate::search::analysis::warm_up);
+        let shutdown = CancellationToken::new();
+        let circles = Circles::new(
+            db.clone(),
+            NonZeroU32::new(config.limits.messages_per_second)
+                .context("limits.messages_per_second must be at least 1")?,
+        );
         let state = AppState {
             config: Arc::new(config),
             db,
             catalog,
+            circles,
+            shutdown: shutdown.clone(),
             search,
             public_url,
             login_limiter: Arc::new(login_limiter),
@@ -87,7 +96,7 @@ impl Application {
         Ok(Application {
             listener,
             state,
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 

@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use crate::accounts::rate_limit::LoginLimiter;
 use crate::catalog::Catalog;
+use crate::circles::Circles;
 use crate::config::Config;
 use crate::db::Db;
 use crate::ops::Metrics;
 use crate::search::SearchService;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +19,10 @@ pub struct AppState {
     pub db: Db,
     /// Courses, files, uploads and the catalog log; owns the media store handle.
     pub catalog: Catalog,
+    /// Learning circles and their live rooms.
+    pub circles: Circles,
+    /// Cancelled when the server begins shutting down; live sockets close with 1001.
+    pub shutdown: CancellationToken,
     /// The search index (live generation) for queries; the indexer task writes it.
     pub search: SearchService,
     /// The base URL residents and peers use, without a trailing slash. Derived from the bound

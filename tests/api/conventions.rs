@@ -143,6 +143,13 @@ async fn openapi_document_describes_every_endpoint() {
         ("/media/{file_id}", "get"),
         ("/media/{file_id}", "head"),
         ("/api/v1/search", "get"),
+        ("/api/v1/circles", "post"),
+        ("/api/v1/circles", "get"),
+        ("/api/v1/circles/{id}", "get"),
+        ("/api/v1/circles/{id}/join", "post"),
+        ("/api/v1/circles/{id}/leave", "post"),
+        ("/api/v1/circles/{id}/messages", "get"),
+        ("/api/v1/circles/{id}/live", "get"),
     ];
     for (path, method) in expected {
         assert!(

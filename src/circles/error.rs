@@ -1,0 +1,58 @@
+use crate::error::{ApiError, ErrorCode, FieldError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CirclesError {
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("no such circle")]
+    NotFound,
+    #[error("this circle is private: members only")]
+    MembersOnly,
+    #[error("the invite code is missing or wrong")]
+    BadInvite,
+    #[error("only the circle's owner or moderators may do this")]
+    ModeratorsOnly,
+    #[error("the owner cannot leave their own circle")]
+    OwnerCannotLeave,
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl CirclesError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CirclesError::Invalid(_) => ErrorCode::Unprocessable,
+            CirclesError::NotFound => ErrorCode::NotFound,
+            CirclesError::MembersOnly | CirclesError::BadInvite | CirclesError::ModeratorsOnly => {
+                ErrorCode::Forbidden
+            }
+            CirclesError::OwnerCannotLeave => ErrorCode::Conflict,
+            CirclesError::BadQuery(_) => ErrorCode::BadRequest,
+            CirclesError::Db(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            CirclesError::Invalid(_) => "validation",
+            CirclesError::NotFound => "circle-not-found",
+            CirclesError::MembersOnly => "members-only",
+            CirclesError::BadInvite => "bad-invite",
+            CirclesError::ModeratorsOnly => "forbidden",
+            CirclesError::OwnerCannotLeave => "owner-cannot-leave",
+            CirclesError::BadQuery(_) => "bad-query",
+            CirclesError::Db(_) => "internal",
+        }
+    }
+}
+
+impl From<CirclesError> for ApiError {
+    fn from(error: CirclesError) -> Self {
+        match error {
+            CirclesError::Invalid(fields) => ApiError::validation(fields),
+            other => ApiError::new(other.code(), other.kind(), other.to_string()),
+        }
+    }
+}

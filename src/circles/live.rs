@@ -1,0 +1,343 @@
+//! The live socket of one member in one circle (SPEC §8): replay, then live events, client
+//! frames, heartbeats, and a clean close. One loop per socket; every await in it is bounded
+//! by the socket itself, and a socket that falls behind its room is closed, never waited for.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::hub::RoomEvent;
+use super::model::{Author, Message};
+use super::{Circles, SendRefusal};
+use crate::accounts::model::User;
+use crate::db::rfc3339;
+
+/// Largest frame a client may send; larger ones close the socket with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// A socket that sends nothing (not even a pong) for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_ERROR: u16 = 1011;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Send {
+        client_id: String,
+        body: Option<String>,
+    },
+}
+
+#[derive(Serialize)]
+pub struct AuthorView<'a> {
+    pub id: Uuid,
+    pub display_name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame<'a> {
+    Message {
+        seq: i64,
+        id: Uuid,
+        author: AuthorView<'a>,
+        body: &'a str,
+        sent_at: String,
+        client_id: &'a str,
+    },
+    Ack {
+        client_id: &'a str,
+        seq: i64,
+    },
+    Presence {
+        online: Vec<AuthorView<'a>>,
+    },
+    Deleted {
+        seq: i64,
+    },
+    Gap {
+        from: i64,
+        to: i64,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
+}
+
+fn message_frame(message: &Message) -> ServerFrame<'_> {
+    ServerFrame::Message {
+        seq: message.seq,
+        id: message.id,
+        author: AuthorView {
+            id: message.author.id,
+            display_name: &message.author.display_name,
+        },
+        body: &message.body,
+        sent_at: rfc3339(message.sent_at_ms),
+        client_id: &message.client_id,
+    }
+}
+
+fn presence_frame(online: &[Author]) -> ServerFrame<'_> {
+    ServerFrame::Presence {
+        online: online
+            .iter()
+            .map(|a| AuthorView {
+                id: a.id,
+                display_name: &a.display_name,
+            })
+            .collect(),
+    }
+}
+
+fn encode(frame: &ServerFrame<'_>) -> Frame {
+    Frame::Text(Utf8Bytes::from(
+        serde_json::to_string(frame).expect("server frames always serialize"),
+    ))
+}
+
+fn close(code: u16, reason: &'static str) -> Frame {
+    Frame::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// What the session loop should do after handling something.
+enum Next {
+    Continue,
+    Close(Frame),
+    Stop,
+}
+
+pub struct Session {
+    pub circles: Circles,
+    pub actor: User,
+    pub circle_id: Uuid,
+    pub since: Option<i64>,
+    pub shutdown: CancellationToken,
+}
+
+pub async fn run(socket: WebSocket, session: Session) {
+    let (mut sink, mut stream) = socket.split();
+    let author = Author {
+        id: session.actor.id,
+        display_name: session.actor.display_name.clone(),
+    };
+    // Subscribe before reading the replay: whatever commits meanwhile arrives as an event, and
+    // `last_sent` filters out what the replay already carried.
+    let (mut events, _presence) = session.circles.hub().join(session.circle_id, author);
+
+    let mut last_sent = match start(&session, &mut sink).await {
+        Ok(last_sent) => last_sent,
+        Err(()) => {
+            let _ = sink
+                .send(close(CLOSE_ERROR, "could not load the circle"))
+                .await;
+            return;
+        }
+    };
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.reset();
+    let mut last_heard = Instant::now();
+
+    loop {
+        let next = tokio::select! {
+            event = events.recv() => on_event(event, &session, &mut last_sent, &mut sink).await,
+            frame = stream.next() => {
+                last_heard = Instant::now();
+                on_client_frame(frame, &session, &mut sink).await
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    Next::Close(close(CLOSE_GOING_AWAY, "idle"))
+                } else if sink.send(Frame::Ping(Default::default())).await.is_err() {
+                    Next::Stop
+                } else {
+                    Next::Continue
+                }
+            }
+            () = session.shutdown.cancelled() => Next::Close(close(CLOSE_GOING_AWAY, "server shutting down")),
+        };
+        match next {
+            Next::Continue => {}
+            Next::Close(frame) => {
+                let _ = sink.send(frame).await;
+                let _ = sink.close().await;
+                return;
+            }
+            Next::Stop => return,
+        }
+    }
+}
+
+/// Sends the replay (or nothing, without `since`); returns the last seq the client now has.
+async fn start<S>(session: &Session, sink: &mut S) -> Result<i64, ()>
+where
+    S: SinkExt<Frame> + Unpin,
+{
+    let last_sent = match session.since {
+        Some(since) => {
+            let (messages, gap) = session
+                .circles
+                .replay(session.circle_id, since)
+                .await
+                .map_err(|error| tracing::warn!(%error, "replay failed"))?;
+            if let Some((from, to)) = gap {
+                sink.send(encode(&ServerFrame::Gap { from, to }))
+                    .await
+                    .map_err(|_| ())?;
+            }
+            let mut last = since;
+            for message in &messages {
+                sink.send(encode(&message_frame(message)))
+                    .await
+                    .map_err(|_| ())?;
+                last = message.seq;
+            }
+            last
+        }
+        None => session
+            .circles
+            .latest_seq(session.circle_id)
+            .await
+            .map_err(|error| tracing::warn!(%error, "loading the circle failed"))?,
+    };
+    // Presence needs no sending here: joining the hub broadcast it, to this socket too.
+    Ok(last_sent)
+}
+
+async fn on_event<S>(
+    event: Result<RoomEvent, RecvError>,
+    session: &Session,
+    last_sent: &mut i64,
+    sink: &mut S,
+) -> Next
+where
+    S: SinkExt<Frame> + Unpin,
+{
+    let frame = match event {
+        Ok(RoomEvent::Message(message)) => {
+            if message.seq <= *last_sent {
+                return Next::Continue;
+            }
+            *last_sent = message.seq;
+            encode(&message_frame(&message))
+        }
+        Ok(RoomEvent::Presence(online)) => encode(&presence_frame(&online)),
+        Ok(RoomEvent::Deleted(seq)) => encode(&ServerFrame::Deleted { seq }),
+        Ok(RoomEvent::Removed(user_id)) if user_id == session.actor.id => {
+            return Next::Close(close(CLOSE_POLICY, "no longer a member of this circle"));
+        }
+        Ok(RoomEvent::Removed(_)) => return Next::Continue,
+        // The socket could not keep up with the room: drop it; it reconnects with `since`.
+        Err(RecvError::Lagged(_)) => {
+            return Next::Close(close(CLOSE_POLICY, "too slow to keep up"));
+        }
+        Err(RecvError::Closed) => return Next::Stop,
+    };
+    if sink.send(frame).await.is_err() {
+        Next::Stop
+    } else {
+        Next::Continue
+    }
+}
+
+async fn on_client_frame<S, E>(
+    frame: Option<Result<Frame, E>>,
+    session: &Session,
+    sink: &mut S,
+) -> Next
+where
+    S: SinkExt<Frame> + Unpin,
+    E: std::fmt::Display,
+{
+    let text = match frame {
+        Some(Ok(Frame::Text(text))) => text,
+        Some(Ok(Frame::Binary(_))) => {
+            return refuse(
+                sink,
+                &SendRefusal::BadFrame("frames are JSON text, not binary".into()),
+            )
+            .await;
+        }
+        Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => return Next::Continue,
+        Some(Ok(Frame::Close(_))) | None => return Next::Stop,
+        Some(Err(error)) => {
+            let text = error.to_string();
+            if text.contains("too long")
+                || text.contains("Space limit")
+                || text.contains("capacity")
+            {
+                return Next::Close(close(CLOSE_TOO_BIG, "frame larger than 64 KiB"));
+            }
+            return Next::Stop;
+        }
+    };
+    let (client_id, body) = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+        Ok(ClientFrame::Send { client_id, body }) => (client_id, body.unwrap_or_default()),
+        Err(error) => {
+            return refuse(
+                sink,
+                &SendRefusal::BadFrame(format!("not a frame this server knows: {error}")),
+            )
+            .await;
+        }
+    };
+    match session
+        .circles
+        .send(&session.actor, session.circle_id, &client_id, &body)
+        .await
+    {
+        Ok(Ok(sent)) => {
+            let ack = ServerFrame::Ack {
+                client_id: &sent.message.client_id,
+                seq: sent.message.seq,
+            };
+            if sink.send(encode(&ack)).await.is_err() {
+                Next::Stop
+            } else {
+                Next::Continue
+            }
+        }
+        Ok(Err(refusal)) => refuse(sink, &refusal).await,
+        Err(error) => {
+            tracing::error!(%error, circle.id = %session.circle_id, "storing a message failed");
+            let frame = ServerFrame::Error {
+                code: "internal",
+                message: "the message was not stored; send it again",
+            };
+            if sink.send(encode(&frame)).await.is_err() {
+                Next::Stop
+            } else {
+                Next::Continue
+            }
+        }
+    }
+}
+
+async fn refuse<S>(sink: &mut S, refusal: &SendRefusal) -> Next
+where
+    S: SinkExt<Frame> + Unpin,
+{
+    let message = refusal.message();
+    let frame = ServerFrame::Error {
+        code: refusal.code(),
+        message: &message,
+    };
+    if sink.send(encode(&frame)).await.is_err() {
+        Next::Stop
+    } else {
+        Next::Continue
+    }
+}

@@ -1,0 +1,117 @@
+//! Circle domain types.
+
+use uuid::Uuid;
+
+use crate::vocabulary::string_enum;
+
+string_enum! {
+    /// Who may see and join a circle.
+    Visibility {
+        Public => "public",
+        Private => "private",
+    }
+}
+
+string_enum! {
+    /// A member's standing: the owner appoints moderators; moderators delete and mute.
+    CircleRole {
+        Owner => "owner",
+        Moderator => "moderator",
+        Member => "member",
+    }
+}
+
+impl CircleRole {
+    pub fn moderates(self) -> bool {
+        matches!(self, CircleRole::Owner | CircleRole::Moderator)
+    }
+}
+
+/// The longest message body, in characters.
+pub const MAX_BODY_CHARS: usize = 4000;
+
+pub fn parse_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("is required".into());
+    }
+    if name.chars().count() > 80 {
+        return Err("is longer than 80 characters".into());
+    }
+    if name.chars().any(char::is_control) {
+        return Err("contains control characters".into());
+    }
+    Ok(name.to_owned())
+}
+
+pub fn parse_description(raw: &str) -> Result<String, String> {
+    if raw.chars().count() > 2000 {
+        return Err("is longer than 2000 characters".into());
+    }
+    Ok(raw.trim().to_owned())
+}
+
+/// Why a message body was refused; each maps to an `error` frame code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    Empty,
+    TooLong,
+}
+
+/// A message body: not blank, at most 4,000 characters. Text is stored as sent (HTML
+/// included); it is only ever shown as text.
+pub fn parse_body(raw: &str) -> Result<String, BodyError> {
+    if raw.trim().is_empty() {
+        return Err(BodyError::Empty);
+    }
+    if raw.chars().count() > MAX_BODY_CHARS {
+        return Err(BodyError::TooLong);
+    }
+    Ok(raw.to_owned())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Circle {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub owner_id: Uuid,
+    pub invite_code: String,
+    pub last_seq: i64,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub id: Uuid,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub seq: i64,
+    pub id: Uuid,
+    pub author: Author,
+    pub client_id: String,
+    pub body: String,
+    pub sent_at_ms: i64,
+    pub deleted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies() {
+        assert_eq!(parse_body("🙂🙂"), Ok("🙂🙂".to_owned()));
+        assert_eq!(parse_body("<b>hi</b>"), Ok("<b>hi</b>".to_owned()));
+        assert_eq!(parse_body("   "), Err(BodyError::Empty));
+        assert_eq!(
+            parse_body(&"字".repeat(4000)).map(|b| b.chars().count()),
+            Ok(4000)
+        );
+        assert_eq!(parse_body(&"字".repeat(4001)), Err(BodyError::TooLong));
+    }
+}

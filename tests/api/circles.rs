@@ -1,0 +1,450 @@
+//! Learning circles over HTTP and a real WebSocket client.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as Ws};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{TestApp, assert_problem};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Fails a test that waits too long for a frame, instead of hanging it.
+const FRAME_WAIT: Duration = Duration::from_secs(10);
+
+async fn create_circle(app: &TestApp, token: &str, visibility: &str) -> Value {
+    let response = app
+        .post_json_with_token(
+            "/api/v1/circles",
+            token,
+            &json!({"name": "周三书法小组 Wednesday calligraphy", "description": "祖孙一起练字", "visibility": visibility}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+fn ws_url(app: &TestApp, circle_id: &str, since: Option<i64>) -> String {
+    let base = app.address.replace("http://", "ws://");
+    match since {
+        Some(since) => format!("{base}/api/v1/circles/{circle_id}/live?since={since}"),
+        None => format!("{base}/api/v1/circles/{circle_id}/live"),
+    }
+}
+
+async fn connect(app: &TestApp, circle_id: &str, token: &str, since: Option<i64>) -> Socket {
+    let mut request = ws_url(app, circle_id, since).into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the socket opens");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The next JSON frame, skipping presence updates unless asked for.
+async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(FRAME_WAIT, socket.next())
+            .await
+            .expect("a frame arrives in time")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        if let Ws::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] != "presence" {
+                return value;
+            }
+        }
+    }
+}
+
+async fn next_presence(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(FRAME_WAIT, socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Ws::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "presence" {
+                return value;
+            }
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, client_id: &str, body: &str) {
+    let frame = json!({"type": "send", "client_id": client_id, "body": body}).to_string();
+    socket.send(Ws::Text(frame.into())).await.unwrap();
+}
+
+/// Sends and returns the ack's seq, checking the message comes back too.
+async fn send_acked(socket: &mut Socket, client_id: &str, body: &str) -> i64 {
+    send(socket, client_id, body).await;
+    let ack = next_frame(socket).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["client_id"], client_id);
+    let echoed = next_frame(socket).await;
+    assert_eq!(echoed["type"], "message", "{echoed}");
+    assert_eq!(echoed["seq"], ack["seq"]);
+    ack["seq"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn members_talk_live_and_history_keeps_every_message() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let grandson = app.resident("grandson@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let joined = app
+        .post_json_with_token(&format!("/api/v1/circles/{id}/join"), &grandson, &json!({}))
+        .await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    assert_eq!(joined.json::<Value>().await.unwrap()["role"], "member");
+
+    let mut owner_socket = connect(&app, id, &owner, None).await;
+    let mut grandson_socket = connect(&app, id, &grandson, None).await;
+    let seq = send_acked(&mut owner_socket, "c-1", "今天练“永”字 <b>bold?</b> 🖌️").await;
+    let received = next_frame(&mut grandson_socket).await;
+
+    assert_eq!(seq, 1);
+    assert_eq!(received["type"], "message");
+    assert_eq!(received["seq"], 1);
+    assert_eq!(
+        received["body"], "今天练“永”字 <b>bold?</b> 🖌️",
+        "HTML is stored and delivered as text"
+    );
+    assert_eq!(received["author"]["display_name"], "owner");
+    assert_eq!(received["client_id"], "c-1");
+    let history: Value = app
+        .get_with_token(&format!("/api/v1/circles/{id}/messages"), &grandson)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(history["messages"][0]["seq"], 1);
+}
+
+#[tokio::test]
+async fn reconnecting_with_since_replays_the_missed_messages_then_goes_live() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let mut writer = connect(&app, id, &owner, None).await;
+    for n in 1..=4 {
+        send_acked(&mut writer, &format!("c-{n}"), &format!("message {n}")).await;
+    }
+
+    let mut reader = connect(&app, id, &owner, Some(2)).await;
+    let third = next_frame(&mut reader).await;
+    let fourth = next_frame(&mut reader).await;
+    send_acked(&mut writer, "c-5", "message 5").await;
+    let fifth = next_frame(&mut reader).await;
+
+    assert_eq!(
+        [
+            third["seq"].clone(),
+            fourth["seq"].clone(),
+            fifth["seq"].clone()
+        ],
+        [3, 4, 5]
+    );
+    assert_eq!(fifth["body"], "message 5");
+}
+
+#[tokio::test]
+async fn resending_a_client_id_never_creates_a_second_message() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let mut socket = connect(&app, id, &owner, None).await;
+    let first = send_acked(&mut socket, "same-id", "hello").await;
+    drop(socket);
+
+    let mut again = connect(&app, id, &owner, None).await;
+    send(&mut again, "same-id", "hello").await;
+    let ack = next_frame(&mut again).await;
+
+    assert_eq!(ack["type"], "ack");
+    assert_eq!(ack["seq"], first);
+    let history: Value = app
+        .get(&format!("/api/v1/circles/{id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_senders_get_distinct_gapless_seqs() {
+    let app = TestApp::spawn_with(|config| config.limits.messages_per_second = 1000).await;
+    let owner = app.resident("owner@example.org").await;
+    let other = app.resident("other@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap().to_owned();
+    app.post_json_with_token(&format!("/api/v1/circles/{id}/join"), &other, &json!({}))
+        .await;
+
+    let mut tasks = Vec::new();
+    for (who, token) in [("a", owner.clone()), ("b", other.clone())] {
+        let mut socket = connect(&app, &id, &token, None).await;
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for n in 0..30 {
+                send(&mut socket, &format!("{who}-{n}"), &format!("{who} {n}")).await;
+            }
+            while acked.len() < 30 {
+                let frame = next_frame(&mut socket).await;
+                if frame["type"] == "ack" {
+                    acked.push(frame["seq"].as_i64().unwrap());
+                }
+            }
+            acked
+        }));
+    }
+    let mut seqs: Vec<i64> = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.unwrap());
+    }
+    seqs.sort_unstable();
+
+    assert_eq!(seqs, (1..=60).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let mut socket = connect(&app, id, &owner, None).await;
+
+    for (frame, code) in [
+        (Ws::Text("not json".into()), "bad_frame"),
+        (
+            Ws::Text(json!({"type": "dance"}).to_string().into()),
+            "bad_frame",
+        ),
+        (Ws::Binary(vec![1, 2, 3].into()), "bad_frame"),
+        (
+            Ws::Text(json!({"type": "send", "client_id": "x"}).to_string().into()),
+            "empty",
+        ),
+        (
+            Ws::Text(
+                json!({"type": "send", "client_id": "y", "body": "长".repeat(5000)})
+                    .to_string()
+                    .into(),
+            ),
+            "too_long",
+        ),
+    ] {
+        socket.send(frame).await.unwrap();
+        let error = next_frame(&mut socket).await;
+        assert_eq!(error["type"], "error", "{error}");
+        assert_eq!(error["code"], code, "{error}");
+    }
+    assert_eq!(
+        send_acked(&mut socket, "ok", "🙂").await,
+        1,
+        "the socket still works"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_without_hurting_others() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let neighbour = app.resident("neighbour@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    app.post_json_with_token(
+        &format!("/api/v1/circles/{id}/join"),
+        &neighbour,
+        &json!({}),
+    )
+    .await;
+    let mut flooder = connect(&app, id, &owner, None).await;
+    let mut calm = connect(&app, id, &neighbour, None).await;
+
+    for n in 0..1000 {
+        send(&mut flooder, &format!("flood-{n}"), "spam").await;
+    }
+    let mut acks = 0;
+    let mut limited = 0;
+    while acks + limited < 1000 {
+        let frame = next_frame(&mut flooder).await;
+        match frame["type"].as_str().unwrap() {
+            "ack" => acks += 1,
+            "error" => {
+                assert_eq!(frame["code"], "rate_limited");
+                limited += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(limited > 900, "acks {acks}, limited {limited}");
+    send(&mut calm, "calm-1", "我还能说话").await;
+    let seq = loop {
+        let frame = next_frame(&mut calm).await;
+        if frame["type"] == "ack" {
+            break frame["seq"].as_i64().unwrap();
+        }
+        assert_eq!(frame["type"], "message", "others' messages only: {frame}");
+    };
+    assert_eq!(seq, acks + 1, "the neighbour is not rate limited");
+}
+
+#[tokio::test]
+async fn refusals_come_before_the_upgrade() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let stranger = app.resident("stranger@example.org").await;
+    let private = create_circle(&app, &owner, "private").await;
+    let private_id = private["id"].as_str().unwrap();
+    let public = create_circle(&app, &owner, "public").await;
+    let public_id = public["id"].as_str().unwrap();
+
+    let status_of = |url: String, token: Option<String>| async move {
+        let mut request = url.into_client_request().unwrap();
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Err(WsError::Http(response)) => response.status().as_u16(),
+            Ok(_) => 101,
+            Err(other) => panic!("{other}"),
+        }
+    };
+    assert_eq!(
+        status_of(ws_url(&app, private_id, None), Some(stranger.clone())).await,
+        403
+    );
+    assert_eq!(status_of(ws_url(&app, public_id, None), None).await, 401);
+    assert_eq!(
+        status_of(ws_url(&app, public_id, Some(-1)), Some(owner.clone())).await,
+        400
+    );
+    assert_eq!(
+        status_of(ws_url(&app, public_id, Some(99)), Some(owner.clone())).await,
+        400
+    );
+    assert_problem(
+        app.get_with_token(&format!("/api/v1/circles/{private_id}/messages"), &stranger)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    let wrong_code = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{private_id}/join"),
+            &stranger,
+            &json!({"invite_code": "WRONG"}),
+        )
+        .await;
+    assert_problem(wrong_code, StatusCode::FORBIDDEN).await;
+    let code = private["invite_code"].as_str().unwrap();
+    let right_code = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{private_id}/join"),
+            &stranger,
+            &json!({"invite_code": code}),
+        )
+        .await;
+    assert_eq!(right_code.status(), StatusCode::OK);
+    assert_eq!(
+        status_of(ws_url(&app, private_id, None), Some(stranger)).await,
+        101
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_the_socket_with_1009() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let mut socket = connect(&app, circle["id"].as_str().unwrap(), &owner, None).await;
+
+    socket
+        .send(Ws::Text("x".repeat(70 * 1024).into()))
+        .await
+        .unwrap();
+
+    loop {
+        match tokio::time::timeout(FRAME_WAIT, socket.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Ws::Close(Some(frame)))) => {
+                assert_eq!(frame.code, CloseCode::Size);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_shows_who_is_online_and_leaving_closes_the_socket() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let member = app.resident("member@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    app.post_json_with_token(&format!("/api/v1/circles/{id}/join"), &member, &json!({}))
+        .await;
+
+    let mut owner_socket = connect(&app, id, &owner, None).await;
+    let alone = next_presence(&mut owner_socket).await;
+    assert_eq!(alone["online"].as_array().unwrap().len(), 1);
+    let mut member_socket = connect(&app, id, &member, None).await;
+    let together = next_presence(&mut owner_socket).await;
+    let names: Vec<&str> = together["online"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["display_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["member", "owner"]);
+
+    let left = app
+        .client
+        .post(app.url(&format!("/api/v1/circles/{id}/leave")))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.status(), StatusCode::NO_CONTENT);
+    loop {
+        match tokio::time::timeout(FRAME_WAIT, member_socket.next())
+            .await
+            .unwrap()
+        {
+            Some(Ok(Ws::Close(Some(frame)))) => {
+                assert_eq!(frame.code, CloseCode::Policy);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
