@@ -4,6 +4,7 @@
 mod accounts;
 mod browser;
 mod catalog;
+mod circles;
 mod cli;
 mod conventions;
 mod helpers;
