@@ -9,19 +9,36 @@
 
 use pinyin::{ToPinyin, ToPinyinMulti};
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenFilter, TokenStream,
-    Tokenizer, WhitespaceTokenizer,
+    Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token,
+    TokenFilter, TokenStream, Tokenizer, WhitespaceTokenizer,
 };
 use tantivy_jieba::JiebaTokenizer;
 
 pub const ZH_EN: &str = "zh_en";
 pub const PINYIN: &str = "pinyin";
 
+/// Words too common to tell courses apart, in English and Chinese. Dropping them keeps a
+/// sentence typed as a query (a subtitle line, say) from matching every course on "we", "the"
+/// or 的.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
+    "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these",
+    "they", "this", "to", "was", "will", "with", "i", "me", "my", "we", "our", "you", "your", "he",
+    "she", "his", "her", "its", "us", "them", "what", "which", "who", "how", "do", "does", "did",
+    "have", "has", "had", "can", "would", "should", "about", "from", "so", "just", "的", "了",
+    "是", "在", "有", "和", "与", "及", "或", "也", "就", "都", "而", "这", "那", "一个", "我们",
+    "你们", "他们", "我", "你", "他", "她", "它", "如何", "怎么", "什么", "吗", "呢", "吧", "啊",
+    "之", "其", "为", "对", "从", "把", "被", "让", "给", "很",
+];
+
 pub fn zh_en_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(JiebaTokenizer::with_ordinal_position_mode(true))
         .filter(WordsOnly)
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
+        .filter(StopWordFilter::remove(
+            STOP_WORDS.iter().map(|w| (*w).to_owned()),
+        ))
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -42,10 +59,18 @@ const MAX_READINGS_PER_WORD: usize = 8;
 pub fn pinyin_forms(text: &str) -> (String, String) {
     let mut spelled = String::new();
     let mut initials = String::new();
-    let mut tokenizer = JiebaTokenizer::with_search_mode(false);
+    // Sub-words (书法 inside 硬笔书法) and whole runs of characters (广场舞, which jieba cuts
+    // into 广场 + 舞) are spelled too, so `shufa` and `guangchangwu` both find their course.
+    let mut words: Vec<String> = Vec::new();
+    let mut tokenizer = JiebaTokenizer::new();
     let mut stream = tokenizer.token_stream(text);
     while stream.advance() {
-        let word = &stream.token().text;
+        words.push(stream.token().text.clone());
+    }
+    words.extend(han_runs(text));
+    words.sort();
+    words.dedup();
+    for word in &words {
         let readings: Vec<Vec<&str>> = word
             .chars()
             .filter_map(|c| c.to_pinyin_multi())
@@ -78,6 +103,24 @@ pub fn pinyin_forms(text: &str) -> (String, String) {
         }
     }
     (spelled, initials)
+}
+
+/// Maximal runs of 2 to 8 Chinese characters.
+fn han_runs(text: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.to_pinyin().is_some() {
+            current.push(c);
+        } else {
+            let length = current.chars().count();
+            if (2..=8).contains(&length) {
+                runs.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        }
+    }
+    runs
 }
 
 /// Up to `cap` ways to read a word, the most common reading of each character first.
@@ -129,51 +172,73 @@ impl TokenFilter for WordsOnly {
 pub struct WordsOnlyWrapper<T>(T);
 
 impl<T: Tokenizer> Tokenizer for WordsOnlyWrapper<T> {
-    type TokenStream<'a> = WordsOnlyStream<T::TokenStream<'a>>;
+    type TokenStream<'a> = WordsOnlyStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        let mut inner = self.0.token_stream(text);
+        let mut tokens = Vec::new();
+        while inner.advance() {
+            let token = inner.token();
+            if token.text.chars().any(char::is_alphanumeric) {
+                tokens.push(token.clone());
+            }
+        }
+        // jieba's search mode yields 园林, 景观 and then 园林景观: sort by where each starts
+        // (longer first), because the snippet highlighter expects offsets in order.
+        tokens.sort_by(|a, b| {
+            a.offset_from
+                .cmp(&b.offset_from)
+                .then(b.offset_to.cmp(&a.offset_to))
+        });
+        let mut next_position = 0;
+        let mut covered_to = 0;
+        for token in &mut tokens {
+            if token.offset_from >= covered_to || next_position == 0 {
+                token.position = next_position;
+                next_position += 1;
+            } else {
+                token.position = next_position - 1;
+            }
+            token.position_length = 1;
+            covered_to = covered_to.max(token.offset_to);
+        }
         WordsOnlyStream {
-            tail: self.0.token_stream(text),
-            next_position: 0,
-            covered_to: 0,
+            tokens,
+            index: 0,
+            empty: Token::default(),
         }
     }
 }
 
-pub struct WordsOnlyStream<T> {
-    tail: T,
-    next_position: usize,
-    /// End offset of the text covered by the tokens seen so far.
-    covered_to: usize,
+pub struct WordsOnlyStream {
+    tokens: Vec<Token>,
+    /// One past the current token.
+    index: usize,
+    empty: Token,
 }
 
-impl<T: TokenStream> TokenStream for WordsOnlyStream<T> {
+impl TokenStream for WordsOnlyStream {
     fn advance(&mut self) -> bool {
-        while self.tail.advance() {
-            if !self.tail.token().text.chars().any(char::is_alphanumeric) {
-                continue;
-            }
-            let covered_to = self.covered_to;
-            let token = self.tail.token_mut();
-            if token.offset_from >= covered_to || self.next_position == 0 {
-                token.position = self.next_position;
-                self.next_position += 1;
-            } else {
-                token.position = self.next_position - 1;
-            }
-            token.position_length = 1;
-            self.covered_to = covered_to.max(token.offset_to);
-            return true;
+        if self.index < self.tokens.len() {
+            self.index += 1;
+            true
+        } else {
+            false
         }
-        false
     }
 
     fn token(&self) -> &Token {
-        self.tail.token()
+        self.index
+            .checked_sub(1)
+            .and_then(|i| self.tokens.get(i))
+            .unwrap_or(&self.empty)
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        self.tail.token_mut()
+        match self.index.checked_sub(1) {
+            Some(i) if i < self.tokens.len() => &mut self.tokens[i],
+            _ => &mut self.empty,
+        }
     }
 }
 
@@ -253,6 +318,49 @@ mod tests {
         );
         assert!(initials.split_whitespace().any(|i| i == "sf"), "{initials}");
         assert!(has_han("书法") && !has_han("shufa"));
+    }
+
+    #[test]
+    fn sub_words_and_whole_runs_get_pinyin() {
+        let (spelled, initials) = pinyin_forms("硬笔书法 广场舞 防诈骗");
+        let spelled: Vec<&str> = spelled.split_whitespace().collect();
+        assert!(spelled.contains(&"shufa"), "{spelled:?}");
+        assert!(spelled.contains(&"guangchangwu"), "{spelled:?}");
+        assert!(spelled.contains(&"fangzhapian"), "{spelled:?}");
+        assert!(
+            initials.split_whitespace().any(|i| i == "gcw"),
+            "{initials}"
+        );
+    }
+
+    #[test]
+    fn overlapping_tokens_come_sorted_by_offset() {
+        let mut analyzer = zh_en_analyzer();
+        let mut stream = analyzer.token_stream("园林景观设计");
+        let mut last = 0;
+        while stream.advance() {
+            assert!(stream.token().offset_from >= last);
+            last = stream.token().offset_from;
+        }
+    }
+
+    #[test]
+    fn stop_words_are_dropped() {
+        let mut analyzer = zh_en_analyzer();
+        let tokens = terms(
+            &mut analyzer,
+            "we need to talk about your thesis 我们的论文",
+        );
+        assert!(
+            !tokens
+                .iter()
+                .any(|t| ["we", "to", "your", "的", "我们"].contains(&t.as_str())),
+            "{tokens:?}"
+        );
+        assert!(
+            tokens.contains(&"thesi".to_owned()) || tokens.contains(&"thesis".to_owned()),
+            "{tokens:?}"
+        );
     }
 
     #[test]

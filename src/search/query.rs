@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
+    TermQuery,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
@@ -28,6 +29,10 @@ pub const MAX_OFFSET: usize = 10_000;
 /// Below this many hits, Latin words of five letters or more are retried with typo tolerance.
 const FUZZY_BELOW_HITS: usize = 3;
 const MATCHES_PER_HIT: usize = 3;
+/// Cue and page documents considered when boosting courses by their best-matching cue.
+const CUE_CANDIDATES: usize = 50;
+/// How much a course's best cue score counts next to its own fields.
+const CUE_BOOST: f32 = 1.5;
 
 const TITLE_BOOST: f32 = 5.0;
 const TAGS_BOOST: f32 = 3.0;
@@ -234,11 +239,99 @@ fn build_text_query(fields: &Fields, text: &str) -> Built {
     }
 }
 
+/// Adds to `query` a boost for each course with a subtitle cue or PDF page that matches well.
+/// A course's `body` holds all its files' text, where one apt sentence is diluted by hours of
+/// transcript; a cue is short, so it scores a typed-in line the way a person would.
+fn with_cue_boosts(
+    searcher: &Searcher,
+    fields: &Fields,
+    parsed: &ParsedText,
+    query: Box<dyn Query>,
+) -> tantivy::Result<Box<dyn Query>> {
+    let Some(segment_query) = segment_text_query(fields, parsed, None) else {
+        return Ok(query);
+    };
+    let top = searcher.search(
+        &segment_query,
+        &TopDocs::with_limit(CUE_CANDIDATES).order_by_score(),
+    )?;
+    let mut best: HashMap<String, f32> = HashMap::new();
+    for (score, address) in top {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        if let Some(course_id) = doc.get_first(fields.course_id).and_then(|v| v.as_str()) {
+            let entry = best.entry(course_id.to_owned()).or_insert(0.0);
+            *entry = entry.max(score);
+        }
+    }
+    if best.is_empty() {
+        return Ok(query);
+    }
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, query)];
+    for (course_id, score) in best {
+        let course = TermQuery::new(
+            Term::from_field_text(fields.course_id, &course_id),
+            IndexRecordOption::Basic,
+        );
+        clauses.push((
+            Occur::Should,
+            Box::new(ConstScoreQuery::new(Box::new(course), score * CUE_BOOST)),
+        ));
+    }
+    Ok(Box::new(BooleanQuery::new(clauses)))
+}
+
+/// Segment documents (of one course, or all) whose text matches the query's words.
+fn segment_text_query(
+    fields: &Fields,
+    parsed: &ParsedText,
+    course_id: Option<&str>,
+) -> Option<BooleanQuery> {
+    let mut zh_en = analysis::zh_en_analyzer();
+    let all_text = format!("{} {}", parsed.loose, parsed.phrases.join(" "));
+    let words: Vec<(Occur, Box<dyn Query>)> = terms(&mut zh_en, &all_text)
+        .iter()
+        .map(|term| (Occur::Should, term_query(fields.segment_text, term, 1.0)))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.doc_kind, SEGMENT),
+                IndexRecordOption::Basic,
+            )),
+        ),
+        (Occur::Must, Box::new(BooleanQuery::new(words))),
+    ];
+    if let Some(course_id) = course_id {
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(fields.course_id, course_id),
+                IndexRecordOption::Basic,
+            )),
+        ));
+    }
+    Some(BooleanQuery::new(clauses))
+}
+
 fn fuzzy_query(fields: &Fields, words: &[String]) -> Box<dyn Query> {
     let mut stem = analysis::zh_en_analyzer();
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for word in words {
         let distance = if word.chars().count() >= 8 { 2 } else { 1 };
+        // Pinyin is matched as typed, so `taijiqaun` still finds 太极拳.
+        let pinyin =
+            FuzzyTermQuery::new(Term::from_field_text(fields.pinyin, word), distance, true);
+        clauses.push((
+            Occur::Should,
+            Box::new(BoostQuery::new(
+                Box::new(pinyin),
+                PINYIN_BOOST * FUZZY_BOOST,
+            )),
+        ));
         for stemmed in terms(&mut stem, word) {
             for (field, boost) in text_fields(fields) {
                 let fuzzy =
@@ -330,7 +423,17 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         collect(&searcher, &query, sort, request, with_text)
     };
 
-    let (mut total, mut hits, mut facets) = run((!browse).then(|| built.query.box_clone()))?;
+    let text_query: Box<dyn Query> = if browse {
+        built.query.box_clone()
+    } else {
+        with_cue_boosts(
+            &searcher,
+            fields,
+            &parse_text(text),
+            built.query.box_clone(),
+        )?
+    };
+    let (mut total, mut hits, mut facets) = run((!browse).then(|| text_query.box_clone()))?;
     let mut scoring_query = built.query.box_clone();
     if !browse && total < FUZZY_BELOW_HITS && !built.fuzzy_words.is_empty() {
         let combined: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
@@ -471,7 +574,12 @@ fn best_snippet(
     summary: &Summary,
 ) -> String {
     for (_, generator) in generators.iter() {
-        let snippet = generator.snippet_from_doc(doc);
+        // A highlighter panic must cost a snippet, never the search: fall back to the title.
+        let Ok(snippet) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            generator.snippet_from_doc(doc)
+        })) else {
+            continue;
+        };
         if !snippet.highlighted().is_empty() {
             let mut snippet = snippet;
             snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
@@ -504,32 +612,9 @@ fn media_matches(
     course_id: &str,
     parsed: &ParsedText,
 ) -> tantivy::Result<Vec<MediaMatch>> {
-    let mut zh_en = analysis::zh_en_analyzer();
-    let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let all_text = format!("{} {}", parsed.loose, parsed.phrases.join(" "));
-    for term in terms(&mut zh_en, &all_text) {
-        words.push((Occur::Should, term_query(fields.segment_text, &term, 1.0)));
-    }
-    if words.is_empty() {
+    let Some(query) = segment_text_query(fields, parsed, Some(course_id)) else {
         return Ok(Vec::new());
-    }
-    let query = BooleanQuery::new(vec![
-        (
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_text(fields.doc_kind, SEGMENT),
-                IndexRecordOption::Basic,
-            )),
-        ),
-        (
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_text(fields.course_id, course_id),
-                IndexRecordOption::Basic,
-            )),
-        ),
-        (Occur::Must, Box::new(BooleanQuery::new(words))),
-    ]);
+    };
     let top = searcher.search(
         &query,
         &TopDocs::with_limit(MATCHES_PER_HIT).order_by_score(),

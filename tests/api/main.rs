@@ -12,4 +12,5 @@ mod import;
 mod indexing;
 mod institutions;
 mod media;
+mod relevance;
 mod search;
