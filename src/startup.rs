@@ -215,7 +215,15 @@ fn spawn_background_tasks(
         Duration::from_secs(5),
         shutdown.clone(),
     ));
-    vec![housekeeping, indexer, extractor]
+    let mut tasks = vec![housekeeping, indexer, extractor];
+    if state.db.backend() == crate::db::Backend::Postgres {
+        tasks.push(tokio::spawn(crate::circles::fanout::listen(
+            state.circles.clone(),
+            state.config.database_url(),
+            shutdown.clone(),
+        )));
+    }
+    tasks
 }
 
 async fn wait_for_signal() {

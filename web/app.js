@@ -30,6 +30,8 @@ const routes = {
   '/register': { name: 'register', load: () => import('./pages/register.js') },
   '/courses': { name: 'courses', nav: 'nav.courses', load: () => import('./pages/courses.js') },
   '/courses/:id': { name: 'course', load: () => import('./pages/course.js') },
+  '/circles': { name: 'circles', nav: 'nav.circles', load: () => import('./pages/circles.js') },
+  '/circles/:id': { name: 'circle', load: () => import('./pages/circle.js') },
   '/upload': { name: 'upload', nav: 'nav.upload', signedIn: true, load: () => import('./pages/upload.js') },
 };
 

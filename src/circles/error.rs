@@ -14,6 +14,12 @@ pub enum CirclesError {
     ModeratorsOnly,
     #[error("the owner cannot leave their own circle")]
     OwnerCannotLeave,
+    #[error("no such message")]
+    MessageNotFound,
+    #[error("not a member of this circle")]
+    MemberNotFound,
+    #[error("only the owner may do this")]
+    OwnerOnly,
     #[error("{0}")]
     BadQuery(String),
     #[error("database: {0}")]
@@ -24,7 +30,10 @@ impl CirclesError {
     pub fn code(&self) -> ErrorCode {
         match self {
             CirclesError::Invalid(_) => ErrorCode::Unprocessable,
-            CirclesError::NotFound => ErrorCode::NotFound,
+            CirclesError::NotFound
+            | CirclesError::MessageNotFound
+            | CirclesError::MemberNotFound => ErrorCode::NotFound,
+            CirclesError::OwnerOnly => ErrorCode::Forbidden,
             CirclesError::MembersOnly | CirclesError::BadInvite | CirclesError::ModeratorsOnly => {
                 ErrorCode::Forbidden
             }
@@ -38,6 +47,9 @@ impl CirclesError {
         match self {
             CirclesError::Invalid(_) => "validation",
             CirclesError::NotFound => "circle-not-found",
+            CirclesError::MessageNotFound => "message-not-found",
+            CirclesError::MemberNotFound => "member-not-found",
+            CirclesError::OwnerOnly => "forbidden",
             CirclesError::MembersOnly => "members-only",
             CirclesError::BadInvite => "bad-invite",
             CirclesError::ModeratorsOnly => "forbidden",

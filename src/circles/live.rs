@@ -231,6 +231,29 @@ where
             if message.seq <= *last_sent {
                 return Next::Continue;
             }
+            // Events can arrive out of order (two senders publish concurrently, notices from
+            // other nodes); a hole is filled from the database so the client sees every seq
+            // once, in order.
+            if message.seq > *last_sent + 1 {
+                match session
+                    .circles
+                    .messages_between(session.circle_id, *last_sent, message.seq)
+                    .await
+                {
+                    Ok(missing) => {
+                        for earlier in &missing {
+                            if sink.send(encode(&message_frame(earlier))).await.is_err() {
+                                return Next::Stop;
+                            }
+                            *last_sent = earlier.seq;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "filling a hole failed");
+                        return Next::Close(close(CLOSE_ERROR, "reconnect with since"));
+                    }
+                }
+            }
             *last_sent = message.seq;
             encode(&message_frame(&message))
         }

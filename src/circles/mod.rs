@@ -13,6 +13,7 @@
 //! Depends on `db` and `accounts` (authors). `live.rs` is the only code that knows sockets.
 
 pub mod error;
+pub mod fanout;
 pub mod hub;
 pub mod live;
 pub mod model;
@@ -88,6 +89,8 @@ pub struct Circles {
     db: Db,
     hub: Arc<RoomHub>,
     send_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
+    /// This process among the cluster's nodes: it skips its own notifications.
+    node_id: Uuid,
 }
 
 impl std::fmt::Debug for Circles {
@@ -106,7 +109,38 @@ impl Circles {
             send_limiter: Arc::new(DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(messages_per_second).allow_burst(burst),
             )),
+            node_id: Uuid::new_v4(),
         }
+    }
+
+    pub fn node_id(&self) -> Uuid {
+        self.node_id
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Announces an event to this node's sockets and, on PostgreSQL, to the other nodes'
+    /// (through `NOTIFY`; see `fanout`). Presence stays per node.
+    async fn publish(&self, circle_id: Uuid, event: RoomEvent) {
+        let notice = fanout::Notice::of(self.node_id, circle_id, &event);
+        self.hub.publish(circle_id, event);
+        if let Some(notice) = notice {
+            fanout::notify(&self.db, &notice).await;
+        }
+    }
+
+    /// Messages with `after < seq < before`, oldest first: what a socket fills a hole with.
+    pub async fn messages_between(
+        &self,
+        circle_id: Uuid,
+        after: i64,
+        before: i64,
+    ) -> Result<Vec<Message>, CirclesError> {
+        let limit =
+            u32::try_from((before - after).clamp(1, i64::from(REPLAY_CAP))).unwrap_or(REPLAY_CAP);
+        Ok(store::list_messages(self.db.pool(), circle_id, after, before, limit, false).await?)
     }
 
     pub fn hub(&self) -> &Arc<RoomHub> {
@@ -210,7 +244,7 @@ impl Circles {
             return Err(CirclesError::OwnerCannotLeave);
         }
         store::delete_member(self.db.pool(), id, actor.id).await?;
-        self.hub.publish(id, RoomEvent::Removed(actor.id));
+        self.publish(id, RoomEvent::Removed(actor.id)).await;
         Ok(())
     }
 
@@ -358,12 +392,144 @@ impl Circles {
         )
         .await?;
         tx.commit().await?;
-        self.hub
-            .publish(circle_id, RoomEvent::Message(Arc::new(message.clone())));
+        self.publish(circle_id, RoomEvent::Message(Arc::new(message.clone())))
+            .await;
         Ok(Ok(Sent {
             message,
             created: true,
         }))
+    }
+}
+
+impl Circles {
+    async fn role_of(
+        &self,
+        circle_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<Option<CircleRole>, CirclesError> {
+        Ok(store::membership(self.db.pool(), circle_id, user_id)
+            .await?
+            .map(|(role, _)| role))
+    }
+
+    async fn require_moderator(
+        &self,
+        actor: &User,
+        circle_id: Uuid,
+    ) -> Result<CircleRole, CirclesError> {
+        store::find_circle(self.db.pool(), circle_id)
+            .await?
+            .ok_or(CirclesError::NotFound)?;
+        match self.role_of(circle_id, actor.id).await? {
+            Some(role) if role.moderates() => Ok(role),
+            _ => Err(CirclesError::ModeratorsOnly),
+        }
+    }
+
+    /// Deletes a message (its author, or a moderator); everyone connected sees `deleted`.
+    pub async fn delete_message(
+        &self,
+        actor: &User,
+        circle_id: Uuid,
+        seq: i64,
+    ) -> Result<(), CirclesError> {
+        let author = store::message_author(self.db.pool(), circle_id, seq)
+            .await?
+            .ok_or(CirclesError::MessageNotFound)?;
+        if author != actor.id {
+            self.require_moderator(actor, circle_id).await?;
+        }
+        if !store::delete_message(self.db.pool(), circle_id, seq, db::now_ms()).await? {
+            return Err(CirclesError::MessageNotFound);
+        }
+        self.publish(circle_id, RoomEvent::Deleted(seq)).await;
+        Ok(())
+    }
+
+    /// Mutes a member for `minutes` (0 lifts the mute). Moderators cannot mute the owner.
+    pub async fn mute(
+        &self,
+        actor: &User,
+        circle_id: Uuid,
+        member: Uuid,
+        minutes: u32,
+    ) -> Result<(), CirclesError> {
+        self.require_moderator(actor, circle_id).await?;
+        if self.role_of(circle_id, member).await? == Some(CircleRole::Owner) {
+            return Err(CirclesError::OwnerOnly);
+        }
+        let until = (minutes > 0).then(|| db::now_ms() + i64::from(minutes) * 60_000);
+        if !store::set_muted_until(self.db.pool(), circle_id, member, until).await? {
+            return Err(CirclesError::MemberNotFound);
+        }
+        Ok(())
+    }
+
+    /// Removes a member; their sockets close. Only the owner removes moderators.
+    pub async fn remove_member(
+        &self,
+        actor: &User,
+        circle_id: Uuid,
+        member: Uuid,
+    ) -> Result<(), CirclesError> {
+        let actor_role = self.require_moderator(actor, circle_id).await?;
+        match self.role_of(circle_id, member).await? {
+            None => return Err(CirclesError::MemberNotFound),
+            Some(CircleRole::Owner) => return Err(CirclesError::OwnerOnly),
+            Some(CircleRole::Moderator) if actor_role != CircleRole::Owner => {
+                return Err(CirclesError::OwnerOnly);
+            }
+            Some(_) => {}
+        }
+        store::delete_member(self.db.pool(), circle_id, member).await?;
+        self.publish(circle_id, RoomEvent::Removed(member)).await;
+        Ok(())
+    }
+
+    /// The owner appoints or dismisses moderators.
+    pub async fn set_role(
+        &self,
+        actor: &User,
+        circle_id: Uuid,
+        member: Uuid,
+        role: &str,
+    ) -> Result<CircleRole, CirclesError> {
+        let circle = store::find_circle(self.db.pool(), circle_id)
+            .await?
+            .ok_or(CirclesError::NotFound)?;
+        if circle.owner_id != actor.id {
+            return Err(CirclesError::OwnerOnly);
+        }
+        let role = match CircleRole::parse(role) {
+            Ok(role @ (CircleRole::Moderator | CircleRole::Member)) => role,
+            _ => {
+                return Err(CirclesError::Invalid(vec![crate::error::FieldError::new(
+                    "role",
+                    "must be moderator or member",
+                )]));
+            }
+        };
+        if !store::set_role(self.db.pool(), circle_id, member, role).await? {
+            return Err(CirclesError::MemberNotFound);
+        }
+        Ok(role)
+    }
+
+    /// The owner replaces the invite code; the old one stops working.
+    pub async fn rotate_invite_code(
+        &self,
+        actor: &User,
+        circle_id: Uuid,
+    ) -> Result<String, CirclesError> {
+        let circle = store::find_circle(self.db.pool(), circle_id)
+            .await?
+            .ok_or(CirclesError::NotFound)?;
+        if circle.owner_id != actor.id {
+            return Err(CirclesError::OwnerOnly);
+        }
+        let code = new_invite_code();
+        store::set_invite_code(self.db.pool(), circle_id, &code).await?;
+        Ok(code)
     }
 }
 

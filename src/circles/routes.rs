@@ -25,6 +25,139 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(leave_circle))
         .routes(routes!(list_messages))
         .routes(routes!(open_live_socket))
+        .routes(routes!(delete_message))
+        .routes(routes!(remove_member, set_member_role))
+        .routes(routes!(mute_member))
+        .routes(routes!(rotate_invite_code))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MuteRequest {
+    /// How long, in minutes (at most a week); 0 lifts the mute.
+    minutes: u32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// `moderator` or `member`.
+    role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleView {
+    role: CircleRole,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteCodeView {
+    invite_code: String,
+}
+
+/// `DELETE /api/v1/circles/{id}/messages/{seq}`: by its author or a moderator; everyone
+/// connected receives `{"type":"deleted","seq":N}`.
+#[utoipa::path(delete, path = "/api/v1/circles/{id}/messages/{seq}", tag = "circles",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path), ("seq" = i64, Path)),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "neither the author nor a moderator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "no such message", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_message(
+    State(state): State<AppState>,
+    AuthUser(auth): AuthUser,
+    AppPath((id, seq)): AppPath<(Uuid, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state.circles.delete_message(&auth.user, id, seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/circles/{id}/members/{user_id}`: removes a member (moderators; only the
+/// owner removes moderators); their sockets close.
+#[utoipa::path(delete, path = "/api/v1/circles/{id}/members/{user_id}", tag = "circles",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 403, description = "not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn remove_member(
+    State(state): State<AppState>,
+    AuthUser(auth): AuthUser,
+    AppPath((id, user_id)): AppPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    state.circles.remove_member(&auth.user, id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/circles/{id}/members/{user_id}`: the owner appoints or dismisses a moderator.
+#[utoipa::path(put, path = "/api/v1/circles/{id}/members/{user_id}", tag = "circles",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = RoleRequest,
+    responses(
+        (status = 200, description = "the new role", body = RoleView),
+        (status = 403, description = "not the owner", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn set_member_role(
+    State(state): State<AppState>,
+    AuthUser(auth): AuthUser,
+    AppPath((id, user_id)): AppPath<(Uuid, Uuid)>,
+    AppJson(body): AppJson<RoleRequest>,
+) -> Result<AppJson<RoleView>, ApiError> {
+    let role = state
+        .circles
+        .set_role(&auth.user, id, user_id, &body.role)
+        .await?;
+    Ok(AppJson(RoleView { role }))
+}
+
+/// `POST /api/v1/circles/{id}/members/{user_id}/mute`: moderators mute a member for a while.
+#[utoipa::path(post, path = "/api/v1/circles/{id}/members/{user_id}/mute", tag = "circles",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
+    request_body = MuteRequest,
+    responses(
+        (status = 204, description = "muted (or unmuted with 0)"),
+        (status = 403, description = "not a moderator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "more than a week", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn mute_member(
+    State(state): State<AppState>,
+    AuthUser(auth): AuthUser,
+    AppPath((id, user_id)): AppPath<(Uuid, Uuid)>,
+    AppJson(body): AppJson<MuteRequest>,
+) -> Result<StatusCode, ApiError> {
+    if body.minutes > 7 * 24 * 60 {
+        return Err(ApiError::validation(vec![crate::error::FieldError::new(
+            "minutes",
+            "at most a week (10080 minutes)",
+        )]));
+    }
+    state
+        .circles
+        .mute(&auth.user, id, user_id, body.minutes)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/circles/{id}/invite-code`: the owner replaces the invite code.
+#[utoipa::path(post, path = "/api/v1/circles/{id}/invite-code", tag = "circles",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "the new code", body = InviteCodeView),
+        (status = 403, description = "not the owner", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn rotate_invite_code(
+    State(state): State<AppState>,
+    AuthUser(auth): AuthUser,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<AppJson<InviteCodeView>, ApiError> {
+    let invite_code = state.circles.rotate_invite_code(&auth.user, id).await?;
+    Ok(AppJson(InviteCodeView { invite_code }))
 }
 
 #[derive(Deserialize, ToSchema)]

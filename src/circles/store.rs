@@ -242,3 +242,99 @@ pub async fn list_messages(
     messages.sort_by_key(|m| m.seq);
     Ok(messages)
 }
+
+/// Blanks a message's body and marks it deleted; false when there is no such message.
+pub async fn delete_message(
+    pool: &AnyPool,
+    circle_id: Uuid,
+    seq: i64,
+    now_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE circle_messages SET deleted_at = $1, body = '' \
+         WHERE circle_id = $2 AND seq = $3 AND deleted_at IS NULL",
+    )
+    .bind(now_ms)
+    .bind(circle_id.to_string())
+    .bind(seq)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn message_author(
+    pool: &AnyPool,
+    circle_id: Uuid,
+    seq: i64,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let author: Option<String> = sqlx::query_scalar(
+        "SELECT author_id FROM circle_messages WHERE circle_id = $1 AND seq = $2",
+    )
+    .bind(circle_id.to_string())
+    .bind(seq)
+    .fetch_optional(pool)
+    .await?;
+    author.map(|a| parse_uuid(&a)).transpose()
+}
+
+pub async fn find_message(
+    pool: &AnyPool,
+    circle_id: Uuid,
+    seq: i64,
+) -> Result<Option<Message>, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM circle_messages m JOIN users u ON u.id = m.author_id \
+         WHERE m.circle_id = $1 AND m.seq = $2"
+    )))
+    .bind(circle_id.to_string())
+    .bind(seq)
+    .fetch_optional(pool)
+    .await?
+    .map(|row| message_from_row(&row))
+    .transpose()
+}
+
+pub async fn set_muted_until(
+    pool: &AnyPool,
+    circle_id: Uuid,
+    user_id: Uuid,
+    until_ms: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE circle_members SET muted_until = $1 WHERE circle_id = $2 AND user_id = $3",
+    )
+    .bind(until_ms)
+    .bind(circle_id.to_string())
+    .bind(user_id.to_string())
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn set_role(
+    pool: &AnyPool,
+    circle_id: Uuid,
+    user_id: Uuid,
+    role: CircleRole,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE circle_members SET role = $1 WHERE circle_id = $2 AND user_id = $3 AND role <> 'owner'")
+        .bind(role.as_str())
+        .bind(circle_id.to_string())
+        .bind(user_id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn set_invite_code(
+    pool: &AnyPool,
+    circle_id: Uuid,
+    code: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE circles SET invite_code = $1 WHERE id = $2")
+        .bind(code)
+        .bind(circle_id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -448,3 +448,206 @@ async fn presence_shows_who_is_online_and_leaving_closes_the_socket() {
         }
     }
 }
+
+async fn close_code(socket: &mut Socket) -> CloseCode {
+    loop {
+        match tokio::time::timeout(FRAME_WAIT, socket.next())
+            .await
+            .expect("a close in time")
+        {
+            Some(Ok(Ws::Close(Some(frame)))) => return frame.code,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+async fn user_id(app: &TestApp, token: &str) -> String {
+    let me: Value = app
+        .get_with_token("/api/v1/me", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    me["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn moderators_delete_messages_mute_and_remove_members() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let helper = app.resident("helper@example.org").await;
+    let troll = app.resident("troll@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    for token in [&helper, &troll] {
+        app.post_json_with_token(&format!("/api/v1/circles/{id}/join"), token, &json!({}))
+            .await;
+    }
+    let helper_id = user_id(&app, &helper).await;
+    let troll_id = user_id(&app, &troll).await;
+    let not_yet = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{id}/members/{troll_id}/mute"),
+            &helper,
+            &json!({"minutes": 10}),
+        )
+        .await;
+    assert_problem(not_yet, StatusCode::FORBIDDEN).await;
+    let appointed = app
+        .client
+        .put(app.url(&format!("/api/v1/circles/{id}/members/{helper_id}")))
+        .bearer_auth(&owner)
+        .json(&json!({"role": "moderator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(appointed.status(), StatusCode::OK);
+
+    let mut owner_socket = connect(&app, id, &owner, None).await;
+    let mut troll_socket = connect(&app, id, &troll, None).await;
+    let seq = send_acked(&mut troll_socket, "t-1", "buy cheap pills").await;
+    assert_eq!(next_frame(&mut owner_socket).await["seq"], seq);
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/api/v1/circles/{id}/messages/{seq}")))
+        .bearer_auth(&helper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let notice = next_frame(&mut owner_socket).await;
+    assert_eq!(notice, json!({"type": "deleted", "seq": seq}));
+    let history: Value = app
+        .get(&format!("/api/v1/circles/{id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["messages"][0]["deleted"], true);
+    assert_eq!(history["messages"][0]["body"], "");
+
+    let muted = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{id}/members/{troll_id}/mute"),
+            &helper,
+            &json!({"minutes": 10}),
+        )
+        .await;
+    assert_eq!(muted.status(), StatusCode::NO_CONTENT);
+    send(&mut troll_socket, "t-2", "still here").await;
+    let refused = loop {
+        let frame = next_frame(&mut troll_socket).await;
+        if frame["type"] != "deleted" {
+            break frame;
+        }
+    };
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["code"], "muted");
+
+    let removed = app
+        .client
+        .delete(app.url(&format!("/api/v1/circles/{id}/members/{troll_id}")))
+        .bearer_auth(&helper)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(close_code(&mut troll_socket).await, CloseCode::Policy);
+    let owner_id = circle["owner_id"].as_str().unwrap();
+    let against_owner = app
+        .client
+        .delete(app.url(&format!("/api/v1/circles/{id}/members/{owner_id}")))
+        .bearer_auth(&helper)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(against_owner, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn the_owner_rotates_the_invite_code() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let friend = app.resident("friend@example.org").await;
+    let circle = create_circle(&app, &owner, "private").await;
+    let id = circle["id"].as_str().unwrap();
+    let old_code = circle["invite_code"].as_str().unwrap();
+
+    let rotated: Value = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{id}/invite-code"),
+            &owner,
+            &json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_code = rotated["invite_code"].as_str().unwrap();
+
+    assert_ne!(old_code, new_code);
+    let with_old = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{id}/join"),
+            &friend,
+            &json!({"invite_code": old_code}),
+        )
+        .await;
+    assert_problem(with_old, StatusCode::FORBIDDEN).await;
+    let with_new = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{id}/join"),
+            &friend,
+            &json!({"invite_code": new_code}),
+        )
+        .await;
+    assert_eq!(with_new.status(), StatusCode::OK);
+    let by_friend = app
+        .post_json_with_token(
+            &format!("/api/v1/circles/{id}/invite-code"),
+            &friend,
+            &json!({}),
+        )
+        .await;
+    assert_problem(by_friend, StatusCode::FORBIDDEN).await;
+}
+
+#[tokio::test]
+async fn shutting_down_closes_sockets_with_1001() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let mut socket = connect(&app, circle["id"].as_str().unwrap(), &owner, None).await;
+
+    app.state.shutdown.cancel();
+
+    assert_eq!(close_code(&mut socket).await, CloseCode::Away);
+}
+
+#[tokio::test]
+async fn a_message_sent_on_one_node_reaches_a_socket_on_another() {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        eprintln!("two-node fan-out not run: it needs PostgreSQL (TEST_DATABASE_URL)");
+        return;
+    }
+    let node_a = TestApp::spawn().await;
+    let node_b = node_a.spawn_second_node().await;
+    let owner = node_a.resident("owner@example.org").await;
+    let circle = create_circle(&node_a, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let mut on_b = connect(&node_b, id, &owner, None).await;
+    let mut on_a = connect(&node_a, id, &owner, None).await;
+
+    for n in 1..=5 {
+        send_acked(&mut on_a, &format!("a-{n}"), &format!("from A {n}")).await;
+    }
+
+    for n in 1..=5 {
+        let frame = next_frame(&mut on_b).await;
+        assert_eq!(frame["type"], "message", "{frame}");
+        assert_eq!(frame["seq"], n, "in order, exactly once");
+        assert_eq!(frame["body"], format!("from A {n}"));
+    }
+}

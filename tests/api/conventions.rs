@@ -150,6 +150,11 @@ async fn openapi_document_describes_every_endpoint() {
         ("/api/v1/circles/{id}/leave", "post"),
         ("/api/v1/circles/{id}/messages", "get"),
         ("/api/v1/circles/{id}/live", "get"),
+        ("/api/v1/circles/{id}/messages/{seq}", "delete"),
+        ("/api/v1/circles/{id}/members/{user_id}", "delete"),
+        ("/api/v1/circles/{id}/members/{user_id}", "put"),
+        ("/api/v1/circles/{id}/members/{user_id}/mute", "post"),
+        ("/api/v1/circles/{id}/invite-code", "post"),
     ];
     for (path, method) in expected {
         assert!(
