@@ -447,3 +447,127 @@ async fn a_subtitle_match_opens_the_player_at_that_second() {
 
     driver.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_residents_chat_live_in_a_circle() {
+    let Some(grandma) = driver().await else {
+        return;
+    };
+    let Some(grandson) = driver().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let owner = app.resident("grandma@example.org").await;
+    let member = app.resident("grandson@example.org").await;
+    let circle: serde_json::Value = app
+        .post_json_with_token(
+            "/api/v1/circles",
+            &owner,
+            &json!({"name": "祖孙学手机", "visibility": "public"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = circle["id"].as_str().unwrap();
+    app.post_json_with_token(&format!("/api/v1/circles/{id}/join"), &member, &json!({}))
+        .await;
+
+    for (driver, email) in [
+        (&grandma, "grandma@example.org"),
+        (&grandson, "grandson@example.org"),
+    ] {
+        sign_in(&driver.client, &app, email).await;
+        driver
+            .client
+            .goto(&app.url(&format!("/#/circles/{id}")))
+            .await
+            .unwrap();
+        driver
+            .client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css("#chat-messages[data-connected='true']"))
+            .await
+            .expect("the room connects");
+    }
+
+    let input = grandma
+        .client
+        .find(Locator::Id("chat-input"))
+        .await
+        .unwrap();
+    input.send_keys("<b>怎么</b>发语音？").await.unwrap();
+    grandma
+        .client
+        .find(Locator::Id("chat-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let received = grandson
+        .client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//ol[@id='chat-messages']/li[contains(., '发语音')]",
+        ))
+        .await
+        .expect("the message arrives in the other browser");
+    assert!(
+        received
+            .text()
+            .await
+            .unwrap()
+            .contains("<b>怎么</b>发语音？"),
+        "shown as text, not HTML"
+    );
+
+    grandson
+        .client
+        .find(Locator::Id("chat-input"))
+        .await
+        .unwrap()
+        .send_keys("按住说话就行")
+        .await
+        .unwrap();
+    grandson
+        .client
+        .find(Locator::Id("chat-send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    grandma
+        .client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//ol[@id='chat-messages']/li[contains(., '按住说话就行')]",
+        ))
+        .await
+        .expect("the reply arrives");
+    let presence = grandma
+        .client
+        .find(Locator::Id("chat-presence"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        presence.contains("grandma") && presence.contains("grandson"),
+        "{presence}"
+    );
+    let bubbles = grandma
+        .client
+        .find_all(Locator::Css("#chat-messages li[data-seq]"))
+        .await
+        .unwrap();
+    assert_eq!(bubbles.len(), 2, "each message once");
+
+    grandma.client.clone().close().await.unwrap();
+    grandson.client.clone().close().await.unwrap();
+}

@@ -651,3 +651,110 @@ async fn a_message_sent_on_one_node_reaches_a_socket_on_another() {
         assert_eq!(frame["body"], format!("from A {n}"));
     }
 }
+
+#[tokio::test]
+async fn every_acked_message_survives_kill_9_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, address) = crate::helpers::start_server(dir.path());
+    let client = reqwest::Client::new();
+    let register = client
+        .post(format!("{address}/api/v1/auth/register"))
+        .json(&json!({"email": "li@example.org", "password": crate::helpers::PASSWORD, "display_name": "Li"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), StatusCode::CREATED);
+    let login: Value = client
+        .post(format!("{address}/api/v1/auth/login"))
+        .json(&json!({"email": "li@example.org", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let circle: Value = client
+        .post(format!("{address}/api/v1/circles"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "夜校", "visibility": "public"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = circle["id"].as_str().unwrap().to_owned();
+    let url = format!(
+        "{}/api/v1/circles/{id}/live",
+        address.replace("http://", "ws://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+
+    for n in 0..20 {
+        send(&mut socket, &format!("k-{n}"), &format!("message {n}")).await;
+    }
+    let mut acked: Vec<(String, i64)> = Vec::new();
+    while acked.len() < 10 {
+        let frame = next_frame(&mut socket).await;
+        if frame["type"] == "ack" {
+            acked.push((
+                frame["client_id"].as_str().unwrap().to_owned(),
+                frame["seq"].as_i64().unwrap(),
+            ));
+        }
+    }
+    // Killed with no warning while messages may still be in flight.
+    std::process::Command::new("kill")
+        .args(["-9", &server.id().to_string()])
+        .status()
+        .unwrap();
+    server.wait().unwrap();
+
+    let (mut restarted, address) = crate::helpers::start_server(dir.path());
+    let history: Value = client
+        .get(format!(
+            "{address}/api/v1/circles/{id}/messages?limit=200&after=0"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Vec<(String, i64)> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["client_id"].as_str().unwrap().to_owned(),
+                m["seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    for (client_id, seq) in &acked {
+        let copies = stored.iter().filter(|(c, _)| c == client_id).count();
+        assert_eq!(copies, 1, "{client_id} stored {copies} times");
+        assert!(
+            stored.contains(&(client_id.clone(), *seq)),
+            "{client_id} kept its seq {seq}"
+        );
+    }
+    let seqs: Vec<i64> = stored.iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "no holes"
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &restarted.id().to_string()])
+        .status()
+        .unwrap();
+    restarted.wait().unwrap();
+}

@@ -461,3 +461,30 @@ pub fn failing_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Starts `shuyuan serve` in `dir` and returns the process and its address once it listens.
+pub fn start_server(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shuyuan"))
+        .current_dir(dir)
+        .env("SHUYUAN_SERVER__LISTEN", "127.0.0.1:0")
+        .env("SHUYUAN_LOG__FORMAT", "json")
+        .env("SHUYUAN_LOG__LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let listen = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let entry: Value = serde_json::from_str(&line).ok()?;
+            (entry["fields"]["message"] == "shuyuan is serving")
+                .then(|| entry["fields"]["listen"].as_str().unwrap().to_owned())
+        })
+        .expect("the server starts");
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, format!("http://{listen}"))
+}

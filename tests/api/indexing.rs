@@ -1,13 +1,12 @@
 //! The index as a follower of the catalog log: across nodes, across a rebuild, across a crash.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, start_server};
 
 #[tokio::test]
 async fn a_course_created_on_one_node_is_found_on_another() {
@@ -88,33 +87,6 @@ async fn reindex_rebuilds_while_searches_keep_answering() {
         41,
         "indexing goes on in the new generation"
     );
-}
-
-/// Starts `shuyuan serve` in `dir` and returns the process and its address once it listens.
-fn start_server(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shuyuan"))
-        .current_dir(dir)
-        .env("SHUYUAN_SERVER__LISTEN", "127.0.0.1:0")
-        .env("SHUYUAN_LOG__FORMAT", "json")
-        .env("SHUYUAN_LOG__LEVEL", "info")
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let listen = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let entry: Value = serde_json::from_str(&line).ok()?;
-            (entry["fields"]["message"] == "shuyuan is serving")
-                .then(|| entry["fields"]["listen"].as_str().unwrap().to_owned())
-        })
-        .expect("the server starts");
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    (child, format!("http://{listen}"))
 }
 
 #[tokio::test]
