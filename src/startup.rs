@@ -79,6 +79,7 @@ impl Application {
         let shutdown = CancellationToken::new();
         let circles = Circles::new(
             db.clone(),
+            catalog.clone(),
             NonZeroU32::new(config.limits.messages_per_second)
                 .context("limits.messages_per_second must be at least 1")?,
         );

@@ -30,6 +30,7 @@ CREATE TABLE circle_messages (
     author_id  TEXT NOT NULL REFERENCES users (id),
     client_id  TEXT NOT NULL,           -- the sender's idempotency key
     body       TEXT NOT NULL,
+    card       TEXT,                   -- JSON: the course a message links to, if any
     sent_at    BIGINT NOT NULL,
     deleted_at BIGINT,
     PRIMARY KEY (circle_id, seq),

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::hub::RoomEvent;
-use super::model::{Author, Message};
+use super::model::{Author, CourseCard, Message};
 use super::{Circles, SendRefusal};
 use crate::accounts::model::User;
 use crate::db::rfc3339;
@@ -53,6 +53,8 @@ enum ServerFrame<'a> {
         body: &'a str,
         sent_at: String,
         client_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        card: Option<&'a CourseCard>,
     },
     Ack {
         client_id: &'a str,
@@ -85,6 +87,7 @@ fn message_frame(message: &Message) -> ServerFrame<'_> {
         body: &message.body,
         sent_at: rfc3339(message.sent_at_ms),
         client_id: &message.client_id,
+        card: message.card.as_ref(),
     }
 }
 

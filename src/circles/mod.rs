@@ -28,11 +28,12 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use uuid::Uuid;
 
 use crate::accounts::model::User;
+use crate::catalog::Catalog;
 use crate::db::{self, Db};
 use crate::error::Validation;
 pub use error::CirclesError;
 use hub::{RoomEvent, RoomHub};
-use model::{Author, BodyError, Circle, CircleRole, Message, Visibility};
+use model::{Author, BodyError, Circle, CircleRole, CourseCard, Message, Visibility};
 
 /// Most messages one replay carries; beyond that the socket says `gap` and the client pages
 /// back through the history endpoint.
@@ -87,6 +88,8 @@ pub struct Sent {
 #[derive(Clone)]
 pub struct Circles {
     db: Db,
+    /// Looks up courses that messages link to, for their cards.
+    catalog: Catalog,
     hub: Arc<RoomHub>,
     send_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
     /// This process among the cluster's nodes: it skips its own notifications.
@@ -101,10 +104,11 @@ impl std::fmt::Debug for Circles {
 
 impl Circles {
     /// `messages_per_second` per user, with bursts of twice that.
-    pub fn new(db: Db, messages_per_second: NonZeroU32) -> Self {
+    pub fn new(db: Db, catalog: Catalog, messages_per_second: NonZeroU32) -> Self {
         let burst = messages_per_second.saturating_mul(NonZeroU32::new(2).expect("2 is not zero"));
         Self {
             db,
+            catalog,
             hub: Arc::new(RoomHub::default()),
             send_limiter: Arc::new(DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(messages_per_second).allow_burst(burst),
@@ -129,6 +133,20 @@ impl Circles {
         if let Some(notice) = notice {
             fanout::notify(&self.db, &notice).await;
         }
+    }
+
+    /// The card of the first live course of this server the body links to.
+    async fn card_for(&self, body: &str) -> Option<CourseCard> {
+        for id in model::linked_course_ids(body).into_iter().take(3) {
+            if let Ok(course) = self.catalog.course(id).await {
+                return Some(CourseCard {
+                    course_id: course.id,
+                    title: course.title,
+                    institution: course.institution.name,
+                });
+            }
+        }
+        None
     }
 
     /// Messages with `after < seq < before`, oldest first: what a socket fills a hole with.
@@ -365,6 +383,7 @@ impl Circles {
                 created: false,
             }));
         }
+        let card = self.card_for(&body).await;
         let seq = store::next_seq(&mut tx, circle_id).await?;
         let message = Message {
             seq,
@@ -377,6 +396,7 @@ impl Circles {
             body,
             sent_at_ms: now,
             deleted: false,
+            card: card.clone(),
         };
         store::insert_message(
             &mut tx,
@@ -387,6 +407,7 @@ impl Circles {
                 author_id: actor.id,
                 client_id,
                 body: &message.body,
+                card: card.as_ref(),
                 sent_at_ms: now,
             },
         )

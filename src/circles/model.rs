@@ -88,6 +88,14 @@ pub struct Author {
     pub display_name: String,
 }
 
+/// A small card for a course a message links to, so the circle sees what is being shared.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CourseCard {
+    pub course_id: Uuid,
+    pub title: String,
+    pub institution: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub seq: i64,
@@ -97,11 +105,39 @@ pub struct Message {
     pub body: String,
     pub sent_at_ms: i64,
     pub deleted: bool,
+    pub card: Option<CourseCard>,
+}
+
+/// Course ids in links such as `https://learn.example.org/#/courses/<id>` or
+/// `/api/v1/courses/<id>`, in order, without repeats.
+pub fn linked_course_ids(body: &str) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    let mut rest = body;
+    while let Some(at) = rest.find("courses/") {
+        let after = &rest[at + "courses/".len()..];
+        if let Some(candidate) = after.get(..36)
+            && let Ok(id) = Uuid::parse_str(candidate)
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+        rest = after;
+    }
+    ids
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn course_links_are_found() {
+        let id = Uuid::now_v7();
+        let body =
+            format!("看这个 http://village.example/#/courses/{id} 和 /api/v1/courses/not-a-uuid");
+        assert_eq!(linked_course_ids(&body), vec![id]);
+        assert!(linked_course_ids("no links").is_empty());
+    }
 
     #[test]
     fn bodies() {

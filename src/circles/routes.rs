@@ -229,6 +229,9 @@ pub struct MessageView {
     sent_at: String,
     client_id: String,
     deleted: bool,
+    /// The course the message links to, when it links to one on this server.
+    #[schema(value_type = Option<Object>)]
+    card: Option<super::model::CourseCard>,
 }
 
 impl From<Message> for MessageView {
@@ -244,6 +247,7 @@ impl From<Message> for MessageView {
             sent_at: rfc3339(m.sent_at_ms),
             client_id: m.client_id,
             deleted: m.deleted,
+            card: m.card,
         }
     }
 }

@@ -129,8 +129,7 @@ pub async fn membership(
     .transpose()
 }
 
-const MESSAGE_COLUMNS: &str =
-    "m.seq, m.id, m.author_id, u.display_name, m.client_id, m.body, m.sent_at, m.deleted_at";
+const MESSAGE_COLUMNS: &str = "m.seq, m.id, m.author_id, u.display_name, m.client_id, m.body, m.card, m.sent_at, m.deleted_at";
 
 fn message_from_row(row: &AnyRow) -> Result<Message, sqlx::Error> {
     let id: String = row.try_get("id")?;
@@ -151,6 +150,12 @@ fn message_from_row(row: &AnyRow) -> Result<Message, sqlx::Error> {
         },
         sent_at_ms: row.try_get("sent_at")?,
         deleted: deleted.is_some(),
+        card: if deleted.is_some() {
+            None
+        } else {
+            row.try_get::<Option<String>, _>("card")?
+                .and_then(|json| serde_json::from_str(&json).ok())
+        },
     })
 }
 
@@ -191,6 +196,7 @@ pub struct NewMessage<'a> {
     pub author_id: Uuid,
     pub client_id: &'a str,
     pub body: &'a str,
+    pub card: Option<&'a super::model::CourseCard>,
     pub sent_at_ms: i64,
 }
 
@@ -199,8 +205,8 @@ pub async fn insert_message(
     message: &NewMessage<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO circle_messages (circle_id, seq, id, author_id, client_id, body, sent_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO circle_messages (circle_id, seq, id, author_id, client_id, body, card, sent_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(message.circle_id.to_string())
     .bind(message.seq)
@@ -208,6 +214,7 @@ pub async fn insert_message(
     .bind(message.author_id.to_string())
     .bind(message.client_id)
     .bind(message.body)
+    .bind(message.card.map(|c| serde_json::to_string(c).expect("a card always serializes")))
     .bind(message.sent_at_ms)
     .execute(conn)
     .await?;

@@ -758,3 +758,38 @@ async fn every_acked_message_survives_kill_9_exactly_once() {
         .unwrap();
     restarted.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_link_to_a_course_here_arrives_with_a_card() {
+    let app = TestApp::spawn().await;
+    let (staff, course_id) = app.course_with_staff().await;
+    let circle = create_circle(&app, &staff, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let mut socket = connect(&app, id, &staff, None).await;
+
+    send(
+        &mut socket,
+        "share-1",
+        &format!("一起学这个：{}/#/courses/{course_id}", app.address),
+    )
+    .await;
+    let ack = next_frame(&mut socket).await;
+    let message = next_frame(&mut socket).await;
+    send_acked(&mut socket, "plain-1", "no link here").await;
+
+    assert_eq!(ack["type"], "ack");
+    assert_eq!(message["card"]["course_id"], course_id.as_str());
+    assert_eq!(message["card"]["title"], "太极拳入门 Tai chi for beginners");
+    assert_eq!(message["card"]["institution"], "xihu-college college");
+    let history: Value = app
+        .get(&format!("/api/v1/circles/{id}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history["messages"][0]["card"]["title"],
+        "太极拳入门 Tai chi for beginners"
+    );
+    assert!(history["messages"][1]["card"].is_null());
+}
