@@ -45,9 +45,9 @@ human() { # bytes -> "1 GiB", "256 MiB", "1.5 GiB"
 
 # ---------------------------------------------------------------- settings
 if [[ ${QUICK:-0} == 1 ]]; then
-    d_stream=64M d_upload=128M d_small=16M d_large=256M d_rounds=1 d_seconds=3 d_warmup=1 d_seq=1
+    d_stream=64M d_upload=128M d_small=16M d_large=256M d_rounds=1 d_up_rounds=1 d_seconds=3 d_warmup=1 d_seq=1
 else
-    d_stream=1G d_upload=2G d_small=256M d_large=4G d_rounds=3 d_seconds=20 d_warmup=2 d_seq=3
+    d_stream=1G d_upload=2G d_small=256M d_large=4G d_rounds=3 d_up_rounds=5 d_seconds=20 d_warmup=2 d_seq=3
 fi
 STREAM_BYTES=$(to_bytes "${BENCH_STREAM_SIZE:-$d_stream}")  # the streamed object
 UPLOAD_BYTES=$(to_bytes "${BENCH_UPLOAD_SIZE:-$d_upload}")  # upload throughput and RSS
@@ -55,17 +55,18 @@ RSS_SMALL=$(to_bytes "${BENCH_RSS_SMALL:-$d_small}")        # RSS growth: small 
 RSS_LARGE=$(to_bytes "${BENCH_RSS_LARGE:-$d_large}")        # RSS growth: large upload
 RANGE_BYTES=$(to_bytes "${BENCH_RANGE:-1M}")                 # one random range
 CLIENTS=${BENCH_CLIENTS:-64}                                 # concurrent range clients
-ROUNDS=${BENCH_ROUNDS:-$d_rounds}                            # alternated rounds per measure
+ROUNDS=${BENCH_ROUNDS:-$d_rounds}                            # alternated streaming rounds
+UPLOAD_ROUNDS=${BENCH_UPLOAD_ROUNDS:-$d_up_rounds}           # alternated upload/dd rounds
 RANDOM_SECONDS=${BENCH_SECONDS:-$d_seconds}                  # length of one random-range run
 WARMUP_SECONDS=${BENCH_WARMUP:-$d_warmup}                    # unrecorded run before it
 SEQ_DOWNLOADS=${BENCH_SEQ_DOWNLOADS:-$d_seq}                 # whole-file downloads per run
 SERVER_CPU=${BENCH_SERVER_CPU:-1}                            # core for shuyuan, nginx and dd
 CLIENT_CPU=${BENCH_CLIENT_CPU:-0}                            # core for wrk and curl
 TMP_PARENT=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}                  # where data and test files go
-for n in CLIENTS ROUNDS RANDOM_SECONDS WARMUP_SECONDS SEQ_DOWNLOADS SERVER_CPU CLIENT_CPU; do
+for n in CLIENTS ROUNDS UPLOAD_ROUNDS RANDOM_SECONDS WARMUP_SECONDS SEQ_DOWNLOADS SERVER_CPU CLIENT_CPU; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
 done
-((ROUNDS >= 1 && RANDOM_SECONDS >= 1 && SEQ_DOWNLOADS >= 1 && CLIENTS >= 1)) ||
+((ROUNDS >= 1 && UPLOAD_ROUNDS >= 1 && RANDOM_SECONDS >= 1 && SEQ_DOWNLOADS >= 1 && CLIENTS >= 1)) ||
     die "rounds, seconds, downloads and clients must be at least 1"
 ((STREAM_BYTES >= RANGE_BYTES && RANGE_BYTES > 0)) || die "the streamed object is smaller than one range"
 
@@ -206,8 +207,10 @@ stop_shuyuan() {
 }
 
 # Idle is measured once start-up work is over: at start the server spawns an argon2 warm-up
-# (~19 MiB, freed at once). That warm-up also sets VmHWM, so the peak under load comes from
-# sampling VmRSS every 20 ms (rss-peak.sh); VmHWM is only logged.
+# (~19 MiB, freed at once), which also sets VmHWM. So VmHWM is reset to the current RSS
+# (`echo 5 > /proc/PID/clear_refs`, Linux 4.0+) before the load, and read after it: the exact
+# peak. Where the reset is refused, the peak is the largest VmRSS sampled every 20 ms
+# (rss-peak.sh), which can miss short spikes; that sampler runs in every case, as a check.
 settle() { # PID: until VmRSS holds still for 0.6 s, at most 5 s
     local pid=$1 last=-1 same=0 i rss
     for ((i = 0; i < 25; i++)); do
@@ -222,7 +225,7 @@ settle() { # PID: until VmRSS holds still for 0.6 s, at most 5 s
         sleep 0.2
     done
 }
-SAMPLER_PID="" S_PEAK=""
+SAMPLER_PID="" S_PEAK="" RSS_METHOD=""
 start_sampler() { # PID
     rm -f "$WORK/rss.peak"
     taskset -c "$CLIENT_CPU" bash "$HERE/rss-peak.sh" "$1" "$WORK/rss.peak" 0.02 3600 &
@@ -234,6 +237,31 @@ stop_sampler() { # sets S_PEAK (KiB)
     SAMPLER_PID=""
     [[ -s $WORK/rss.peak ]] || die "the RSS sampler wrote nothing"
     S_PEAK=$(<"$WORK/rss.peak")
+}
+P_IDLE="" P_PEAK="" P_NOTE=""
+begin_peak() { # PID: sets P_IDLE (KiB) and starts watching
+    settle "$1"
+    P_EXACT=0
+    if { echo 5 >"/proc/$1/clear_refs"; } 2>/dev/null &&
+        (($(kib "$1" VmHWM) <= $(kib "$1" VmRSS) + 256)); then
+        P_EXACT=1
+    fi
+    P_IDLE=$(kib "$1" VmRSS)
+    start_sampler "$1"
+}
+end_peak() { # PID: sets P_PEAK (KiB) and P_NOTE
+    local hwm
+    stop_sampler
+    hwm=$(kib "$1" VmHWM)
+    if ((P_EXACT)); then
+        P_PEAK=$((hwm > S_PEAK ? hwm : S_PEAK))
+        P_NOTE="VmHWM after reset; sampled $(mib "$S_PEAK")"
+        RSS_METHOD=${RSS_METHOD:-"VmHWM, reset to the idle RSS just before the load"}
+    else
+        P_PEAK=$S_PEAK
+        P_NOTE="sampled every 20 ms; VmHWM since start $(mib "$hwm")"
+        RSS_METHOD="the largest VmRSS sampled every 20 ms (VmHWM could not be reset)"
+    fi
 }
 
 make_file() { # PATH BYTES: random bytes
@@ -260,7 +288,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 now_ns() { date +%s%N; }
 
 say "work dir $WORK; binary $BIN; server on core $SERVER_CPU, clients on core $CLIENT_CPU"
-say "sizes: stream $(human "$STREAM_BYTES"), upload $(human "$UPLOAD_BYTES"), RSS $(human "$RSS_SMALL") vs $(human "$RSS_LARGE"); $ROUNDS round(s), ${RANDOM_SECONDS} s per random-range run"
+say "sizes: stream $(human "$STREAM_BYTES"), upload $(human "$UPLOAD_BYTES"), RSS $(human "$RSS_SMALL") vs $(human "$RSS_LARGE"); $ROUNDS streaming and $UPLOAD_ROUNDS upload round(s), ${RANDOM_SECONDS} s per random-range run"
 read -r load1 _ </proc/loadavg
 if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
     say "warning: load average is $load1; other work on this machine will skew the figures"
@@ -403,9 +431,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
             start_shuyuan
             url="$SY_URL$MEDIA_PATH"
             curl -sS -o /dev/null -r 0-0 "$url" # first request: lazy state, pool, code pages
-            settle "$SY_PID"
-            idle=$(kib "$SY_PID" VmRSS)
-            start_sampler "$SY_PID"
+            begin_peak "$SY_PID"
+            idle=$P_IDLE
         else
             url=$NG_URL
         fi
@@ -414,13 +441,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
         random_ranges "$url" "$RANDOM_SECONDS" "$round" "$WORK/wrk-$who-$round.out"
         line="round $round $who: sequential $seq MiB/s; $CLIENTS x random $(human "$RANGE_BYTES") ranges $R_MIBPS MiB/s, p50 $R_P50_MS ms, p99 $R_P99_MS ms (server core ${R_SERVER_BUSY}% busy, client core ${R_CLIENT_BUSY}%)"
         if [[ $who == shuyuan ]]; then
-            stop_sampler
-            hwm=$(kib "$SY_PID" VmHWM)
+            end_peak "$SY_PID"
             stop_shuyuan
             STREAM_IDLE+=("$idle")
-            STREAM_DELTA+=("$((S_PEAK - idle))")
+            STREAM_DELTA+=("$((P_PEAK - idle))")
             SEQ_SY+=("$seq") RND_SY+=("$R_MIBPS") P99_SY+=("$R_P99_MS")
-            line+="; RSS idle $(mib "$idle") MiB, peak $(mib "$S_PEAK") MiB (VmHWM $(mib "$hwm"))"
+            line+="; RSS idle $(mib "$idle") MiB, peak $(mib "$P_PEAK") MiB ($P_NOTE)"
         else
             SEQ_NG+=("$seq") RND_NG+=("$R_MIBPS") P99_NG+=("$R_P99_MS")
         fi
@@ -435,36 +461,34 @@ stop_pid "$NG_PID"
 rm -f -- "${objects[0]}" "$WORK/www/stream.bin"
 
 # ---------------------------------------------------------------- 2 and 3. uploads
-# PUT the file to a fresh server; sets M_SECS, M_IDLE, M_PEAK and M_HWM (KiB). The file is
-# deleted afterwards and the dirty pages written out, so no run pays for the previous one's
-# writeback.
-M_SECS="" M_IDLE="" M_PEAK="" M_HWM="" M_BUSY=""
+# PUT the file to a fresh server; sets M_SECS, M_IDLE and M_PEAK (KiB), M_NOTE, M_BUSY. The
+# file is deleted afterwards and the dirty pages written out, so no run pays for the previous
+# one's writeback.
+M_SECS="" M_IDLE="" M_PEAK="" M_NOTE="" M_BUSY=""
 measured_upload() { # FILE NAME
     local file=$1 name=$2 idle code secs id c0 c1
     start_shuyuan
     curl -sS -o /dev/null "${AUTH[@]}" "$SY_URL/api/v1/me"
-    settle "$SY_PID"
-    idle=$(kib "$SY_PID" VmRSS)
-    start_sampler "$SY_PID"
+    begin_peak "$SY_PID"
+    idle=$P_IDLE
     c0=$(cpu_ticks "$SERVER_CPU")
     read -r code secs < <(upload "$file" "$name" "$WORK/upload.json")
     c1=$(cpu_ticks "$SERVER_CPU")
     M_BUSY=$(busy_pct "$c0" "$c1")
-    stop_sampler
+    end_peak "$SY_PID"
     [[ $code == 201 ]] || die "uploading $name answered $code: $(cat "$WORK/upload.json")"
-    M_HWM=$(kib "$SY_PID" VmHWM)
     id=$(jq -r .id "$WORK/upload.json")
     code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE "${AUTH[@]}" "$SY_URL/api/v1/files/$id")
     [[ $code == 204 ]] || die "deleting the uploaded file answered $code"
     stop_shuyuan
     sync
-    M_SECS=$secs M_IDLE=$idle M_PEAK=$S_PEAK
+    M_SECS=$secs M_IDLE=$idle M_PEAK=$P_PEAK M_NOTE=$P_NOTE
 }
 
 UP_SY=() UP_DD=() UP_RATIO=() UP_DELTA=() UP_IDLE=()
 make_file "$WORK/upload.bin" "$UPLOAD_BYTES"
 sync
-for ((round = 1; round <= ROUNDS; round++)); do
+for ((round = 1; round <= UPLOAD_ROUNDS; round++)); do
     order=(shuyuan dd)
     ((round % 2)) || order=(dd shuyuan)
     for who in "${order[@]}"; do
@@ -474,7 +498,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             UP_SY+=("$(mibps "$UPLOAD_BYTES" "$secs")")
             UP_IDLE+=("$idle")
             UP_DELTA+=("$((peak - idle))")
-            say "round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s (server core ${M_BUSY}% busy); RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB (VmHWM $(mib "$M_HWM"))"
+            say "round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s (server core ${M_BUSY}% busy); RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB ($M_NOTE)"
         else
             c0=$(cpu_ticks "$SERVER_CPU")
             t0=$(now_ns)
@@ -501,12 +525,12 @@ for size in "$RSS_SMALL" "$RSS_LARGE"; do
     rm -f "$WORK/grow.bin"
     GROW_PEAK+=("$peak")
     GROW_DELTA+=("$((peak - idle))")
-    say "RSS upload of $(human "$size"): ${secs} s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB (VmHWM $(mib "$M_HWM"))"
+    say "RSS upload of $(human "$size"): ${secs} s; RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB ($M_NOTE)"
 done
 
 # ---------------------------------------------------------------- report
 verdict() { if "$@"; then echo PASS; else echo MISS; fi; }
-fmt_ratio() { awk -v r="$1" 'BEGIN { printf "%.2fx", r }'; }
+fmt_ratio() { awk -v r="$1" -v d="${2:-2}" 'BEGIN { printf "%.*fx", d, r }'; }
 r1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 rows=()
 row() { rows+=("$(printf '%-44s %-14s %-18s %-7s %-9s %s' "$@")"); }
@@ -528,17 +552,17 @@ row "peak RSS above idle, uploading $(human "$UPLOAD_BYTES")" "$d MiB" "idle $(m
     "-" "<32 MiB" "$(verdict lt "$d" "$T_RSS_MIB")"
 g=$(div "${GROW_PEAK[1]}" "${GROW_PEAK[0]}")
 row "peak RSS, $(human "$RSS_LARGE") vs $(human "$RSS_SMALL") upload" "$(mib "${GROW_PEAK[1]}") MiB" \
-    "$(mib "${GROW_PEAK[0]}") MiB" "$(fmt_ratio "$g")" "<=1.10x" "$(verdict le "$g" "$T_GROWTH")"
+    "$(mib "${GROW_PEAK[0]}") MiB" "$(fmt_ratio "$g" 3)" "<=1.10x" "$(verdict le "$g" "$T_GROWTH")"
 m_up=$(median "${UP_RATIO[@]}")
 row "$(human "$UPLOAD_BYTES") upload (PUT), MiB/s" "$(r1 "$(median "${UP_SY[@]}")")" "dd $(r1 "$(median "${UP_DD[@]}")")" \
     "$(fmt_ratio "$m_up")" ">=0.70x" "$(verdict le "$T_UPLOAD_RATIO" "$m_up")"
 
 elapsed=$((SECONDS - START_SECONDS))
 echo
-echo "Shuyuan media benchmarks: $ROUNDS round(s), medians; ratios are per-round medians$([[ ${QUICK:-0} == 1 ]] && echo ' (QUICK: small sizes, not the targets)')"
+echo "Shuyuan media benchmarks: medians of $ROUNDS streaming and $UPLOAD_ROUNDS upload rounds; each ratio is the median of per-round ratios$([[ ${QUICK:-0} == 1 ]] && echo ' (QUICK: small sizes, not the targets)')"
 printf '%-44s %-14s %-18s %-7s %-9s %s\n' measure shuyuan baseline ratio target result
 printf '%s\n' "${rows[@]}"
-echo "(peak RSS: the largest VmRSS sampled every 20 ms; above idle: the worst run; growth: peaks, $(mib "${GROW_DELTA[0]}") and $(mib "${GROW_DELTA[1]}") MiB above idle)"
+echo "(peak RSS: $RSS_METHOD; above idle: the worst run; growth: peaks, $(mib "${GROW_DELTA[0]}") and $(mib "${GROW_DELTA[1]}") MiB above idle)"
 read -r load_end _ </proc/loadavg
 echo "wall time: $((elapsed / 60)) min $((elapsed % 60)) s; load average $load1 at start, $load_end at end; $CPUS cores, $(uname -r)"
 if [[ ${BENCH_FAIL_ON_MISS:-0} == 1 ]] && printf '%s\n' "${rows[@]}" | grep -q ' MISS$'; then

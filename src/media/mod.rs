@@ -23,7 +23,9 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use crate::config::StorageConfig;
@@ -53,6 +55,9 @@ impl MediaKey {
         self.0.as_ref()
     }
 }
+
+/// Bytes per read when streaming from the local directory.
+const LOCAL_READ_BYTES: usize = 256 * 1024;
 
 /// An object found by [`MediaStore::list_files`].
 pub struct StoredObject {
@@ -123,10 +128,25 @@ impl MediaStore {
             ..Default::default()
         };
         let result = self.store.get_opts(&key.0, options).await?;
-        Ok(result
-            .into_stream()
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .boxed())
+        let range = result.range.clone();
+        match result.payload {
+            // object_store streams local files in 8 KiB reads, each a round trip through the
+            // blocking pool; large reads of the same bytes cost a fraction of the CPU.
+            GetResultPayload::File(file, _) => {
+                let mut file = tokio::fs::File::from_std(file);
+                file.seek(std::io::SeekFrom::Start(range.start))
+                    .await
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "media",
+                        source: Box::new(e),
+                    })?;
+                let limited = file.take(range.end - range.start);
+                Ok(ReaderStream::with_capacity(limited, LOCAL_READ_BYTES).boxed())
+            }
+            GetResultPayload::Stream(stream) => Ok(stream
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .boxed()),
+        }
     }
 
     /// The whole object, for small files only (subtitles); `limit` guards the memory.
