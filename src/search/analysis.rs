@@ -179,7 +179,13 @@ impl<T: Tokenizer> Tokenizer for WordsOnlyWrapper<T> {
         let mut tokens = Vec::new();
         while inner.advance() {
             let token = inner.token();
-            if token.text.chars().any(char::is_alphanumeric) {
+            // Offsets must point into `text`: the highlighter slices it with them, and a bad
+            // offset there would be a panic instead of a snippet.
+            let in_bounds = token.offset_from < token.offset_to
+                && token.offset_to <= text.len()
+                && text.is_char_boundary(token.offset_from)
+                && text.is_char_boundary(token.offset_to);
+            if in_bounds && token.text.chars().any(char::is_alphanumeric) {
                 tokens.push(token.clone());
             }
         }

@@ -575,15 +575,16 @@ fn best_snippet(
 ) -> String {
     for (_, generator) in generators.iter() {
         // A highlighter panic must cost a snippet, never the search: fall back to the title.
-        let Ok(snippet) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            generator.snippet_from_doc(doc)
-        })) else {
-            continue;
-        };
-        if !snippet.highlighted().is_empty() {
-            let mut snippet = snippet;
+        let html = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut snippet = generator.snippet_from_doc(doc);
+            if snippet.highlighted().is_empty() {
+                return None;
+            }
             snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
-            return snippet.to_html();
+            Some(snippet.to_html())
+        }));
+        if let Ok(Some(html)) = html {
+            return html;
         }
     }
     // Nothing highlighted (browse, or a pinyin-only match): the escaped title.

@@ -379,17 +379,20 @@ async fn a_resident_searches_in_chinese_and_opens_the_course() {
         .click()
         .await
         .unwrap();
-    let link = browser
+    // The page first lists every course (no query yet), so a course link alone
+    // may belong to that list, which the answer to our query replaces. Only the
+    // answer has highlighted words: wait for those, then take its link.
+    let mark = browser
         .wait()
         .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css("#search-results li a[href^='#/courses/']"))
-        .await
-        .expect("a result appears");
-    let mark = browser
-        .find(Locator::Css("#search-results li mark"))
+        .for_element(Locator::Css("#search-results li mark"))
         .await
         .expect("the match is highlighted");
     assert_eq!(mark.text().await.unwrap(), "太极拳");
+    let link = browser
+        .find(Locator::Css("#search-results li a[href^='#/courses/']"))
+        .await
+        .expect("a result links to its course");
     link.click().await.unwrap();
     wait_for_page(browser, "course").await;
     let title = browser

@@ -414,3 +414,24 @@ async fn documents_without_an_extractor_get_no_text_and_count_no_failure() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn highlighting_a_word_at_the_very_end_of_a_title_never_fails() {
+    let app = TestApp::spawn().await;
+    let c = catalog(&app).await;
+    for title in [
+        "口腔内有白色的皮，不痛",
+        "月经前白带有血丝，有褐色分泌物 白带有血丝褐色分泌",
+        "产后拉屎肚子",
+    ] {
+        create(&app, &c.staff, "xihu-college", json!({"title": title})).await;
+    }
+    app.wait_for_index().await;
+
+    for q in ["不痛不痒", "分泌物", "肚子疼", "不痛", "肚子"] {
+        let results = app.search(&format!("q={q}")).await;
+        for hit in results["hits"].as_array().unwrap() {
+            assert!(!hit["snippet"].as_str().unwrap().is_empty(), "{q}: {hit}");
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Indexing throughput: Shuyuan's real pipeline (the catalog log in SQLite → `apply_once` until
+//! drained) against raw tantivy (same schema, same analyzers, same documents, one writer, one
+//! commit), both timed until the documents are searchable.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use shuyuan::Config;
+use shuyuan::search::documents::course_documents;
+use shuyuan::search::{SearchService, analysis, indexer, schema};
+use tantivy::{Index, IndexWriter, ReloadPolicy, TantivyDocument};
+
+use crate::catalog;
+use crate::corpus::Corpus;
+
+/// The per-thread memory budget of Shuyuan's writer (`indexer::WRITER_MEMORY_BYTES`), used per
+/// thread for raw tantivy too.
+const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
+/// Courses read and converted, one by one, for the cost breakdown of the Shuyuan pipeline.
+const PROFILE_SAMPLE: usize = 20_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct IndexRun {
+    pub seconds: f64,
+    pub bytes: u64,
+    pub segments: usize,
+    /// Commits made on the way (Shuyuan: one per batch of log entries).
+    pub commits: usize,
+    pub threads: usize,
+}
+
+impl IndexRun {
+    pub fn docs_per_second(&self, courses: usize) -> f64 {
+        courses as f64 / self.seconds
+    }
+}
+
+/// Where Shuyuan's indexer spends its time, from re-doing its steps on a sample of courses.
+#[derive(Debug, Clone, Default)]
+pub struct Breakdown {
+    pub sample: usize,
+    /// `read_log`, per course.
+    pub log_us: f64,
+    /// `find_course_any_state` (course + files) and `segments_of_course`, per course.
+    pub db_us: f64,
+    /// `course_documents` (pinyin forms, summary JSON), per course.
+    pub build_us: f64,
+}
+
+fn register_analyzers(index: &Index) {
+    index
+        .tokenizers()
+        .register(analysis::ZH_EN, analysis::zh_en_analyzer());
+    index
+        .tokenizers()
+        .register(analysis::PINYIN, analysis::pinyin_analyzer());
+}
+
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Lets background merges finish and deletes the files they obsoleted, so the size measured is
+/// the index's settled size.
+fn settle(writer: IndexWriter<TantivyDocument>, index: &Index) -> anyhow::Result<()> {
+    writer.wait_merging_threads()?;
+    let writer: IndexWriter<TantivyDocument> =
+        index.writer_with_num_threads(1, WRITER_MEMORY_PER_THREAD)?;
+    writer.garbage_collect_files().wait()?;
+    Ok(())
+}
+
+/// Shuyuan: an empty index brought up to the last `seq` of a populated catalog log by
+/// `indexer::apply_once` in a loop, exactly as the server's indexer task runs it.
+pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRun, Breakdown)> {
+    let db = shuyuan::startup::open_database(config).await?;
+    let catalog = shuyuan::startup::open_catalog(config, &db, catalog::ORIGIN.into())?;
+    let root = config.index_dir();
+    let target = catalog.latest_seq().await?;
+
+    let started = Instant::now();
+    let service = SearchService::open(&root)?;
+    let mut writer = None;
+    let mut commits = 0;
+    while indexer::apply_once(&service, &catalog, &mut writer).await? {
+        commits += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+
+    let open = service.snapshot();
+    let applied = open.applied_seq()?;
+    anyhow::ensure!(
+        applied == target,
+        "the index stopped at seq {applied}, want {target}"
+    );
+    let docs = open.reader.searcher().num_docs();
+    anyhow::ensure!(
+        docs == courses as u64,
+        "{docs} documents searchable, want {courses}"
+    );
+    let breakdown = breakdown(&catalog, &open, courses).await?;
+    let index = open.index.clone();
+    drop(open);
+    drop(service);
+    if let Some(generation_writer) = writer.take() {
+        let shared = generation_writer.shared();
+        drop(generation_writer);
+        let writer = Arc::try_unwrap(shared)
+            .map_err(|_| anyhow::anyhow!("the index writer is still shared"))?
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("the index writer lock is poisoned"))?;
+        settle(writer, &index)?;
+    }
+    let segments = index.searchable_segment_ids()?.len();
+    drop(index);
+    db.close().await;
+    Ok((
+        IndexRun {
+            seconds,
+            bytes: dir_size(&root),
+            segments,
+            commits,
+            threads: 1,
+        },
+        breakdown,
+    ))
+}
+
+/// Re-does the indexer's per-course steps on a sample, timing each: the log read, the database
+/// reads and the document building. What is left of the total is tantivy (analysis, indexing,
+/// one commit and reader reload per batch).
+async fn breakdown(
+    catalog: &shuyuan::catalog::Catalog,
+    open: &shuyuan::search::OpenIndex,
+    courses: usize,
+) -> anyhow::Result<Breakdown> {
+    let sample = courses.min(PROFILE_SAMPLE);
+    let started = Instant::now();
+    let mut entries = Vec::with_capacity(sample);
+    let mut since = 0;
+    while entries.len() < sample {
+        let page = catalog
+            .read_log(since, 512.min((sample - entries.len()) as u32))
+            .await?;
+        let Some(last) = page.last() else { break };
+        since = last.seq;
+        entries.extend(page);
+    }
+    let log = started.elapsed().as_secs_f64();
+    let (mut db, mut build) = (0.0, 0.0);
+    for entry in &entries {
+        let started = Instant::now();
+        let course = catalog
+            .find_course_any_state(entry.course_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("course {} is missing", entry.course_id))?;
+        let segments = catalog.segments_of_course(entry.course_id).await?;
+        db += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let docs = course_documents(&open.fields, &course, &segments);
+        build += started.elapsed().as_secs_f64();
+        std::hint::black_box(docs);
+    }
+    let per = |total: f64| total * 1e6 / entries.len().max(1) as f64;
+    Ok(Breakdown {
+        sample: entries.len(),
+        log_us: per(log),
+        db_us: per(db),
+        build_us: per(build),
+    })
+}
+
+/// Raw tantivy: the same schema and analyzers, the same documents (built in memory by the same
+/// `course_documents`), fed by one thread per core into one `IndexWriter` with tantivy's
+/// default thread count, one commit, then a reader.
+pub fn raw(corpus: &Corpus, courses: usize, dir: &Path) -> anyhow::Result<IndexRun> {
+    std::fs::create_dir_all(dir)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let started = Instant::now();
+    let (schema, fields) = schema::build();
+    let index = Index::create_in_dir(dir, schema)?;
+    register_analyzers(&index);
+    let mut writer: IndexWriter<TantivyDocument> =
+        index.writer_with_num_threads(threads, threads * WRITER_MEMORY_PER_THREAD)?;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let feeders: Vec<_> = (0..threads)
+            .map(|t| {
+                let writer = &writer;
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for k in (t..courses).step_by(threads) {
+                        let course = catalog::course(k, &corpus.doc(k));
+                        for doc in course_documents(&fields, &course, &[]) {
+                            writer.add_document(doc)?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for feeder in feeders {
+            feeder
+                .join()
+                .map_err(|_| anyhow::anyhow!("a feeder thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    writer.commit()?;
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let docs = tantivy::IndexReader::searcher(&reader).num_docs();
+    anyhow::ensure!(
+        docs == courses as u64,
+        "{docs} raw documents, want {courses}"
+    );
+    drop(reader);
+    settle(writer, &index)?;
+    let segments = index.searchable_segment_ids()?.len();
+    Ok(IndexRun {
+        seconds,
+        bytes: dir_size(dir),
+        segments,
+        commits: 1,
+        threads,
+    })
+}
+
+/// A step between raw tantivy and Shuyuan's pipeline, for the diagnosis: documents built in
+/// memory (no database), one feeder thread and a writer with one indexing thread, like the
+/// indexer's; optionally a commit and reader reload every `commit_every` courses, and a
+/// `delete_term(course_id)` before each course's documents, as `commit_batch` does.
+pub fn raw_variant(
+    corpus: &Corpus,
+    courses: usize,
+    dir: &Path,
+    commit_every: Option<usize>,
+    delete_first: bool,
+) -> anyhow::Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let started = Instant::now();
+    let (schema, fields) = schema::build();
+    let index = Index::create_in_dir(dir, schema)?;
+    register_analyzers(&index);
+    let mut writer: IndexWriter<TantivyDocument> =
+        index.writer_with_num_threads(1, WRITER_MEMORY_PER_THREAD)?;
+    let reader: tantivy::IndexReader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    for k in 0..courses {
+        let course = catalog::course(k, &corpus.doc(k));
+        if delete_first {
+            writer.delete_term(tantivy::Term::from_field_text(
+                fields.course_id,
+                &course.id.to_string(),
+            ));
+        }
+        for doc in course_documents(&fields, &course, &[]) {
+            writer.add_document(doc)?;
+        }
+        if commit_every.is_some_and(|every| (k + 1) % every == 0) {
+            writer.commit()?;
+            reader.reload()?;
+        }
+    }
+    writer.commit()?;
+    reader.reload()?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        reader.searcher().num_docs() == courses as u64,
+        "variant: wrong document count"
+    );
+    drop(reader);
+    writer.wait_merging_threads()?;
+    Ok(seconds)
+}
