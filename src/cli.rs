@@ -52,6 +52,9 @@ pub enum Command {
     Institution(InstitutionCommand),
     /// Rebuild the search index from the database; a running server switches to it
     Reindex,
+    /// Federation peers: other Shuyuan servers whose catalogs this one follows
+    #[command(subcommand)]
+    Peer(PeerCommand),
     /// Import courses from DIR/manifest.json (see README, "Bulk import"); safe to re-run
     Import {
         /// Directory holding manifest.json and the files it names
@@ -59,6 +62,25 @@ pub enum Command {
         /// Slug of the institution that publishes the courses
         #[arg(long)]
         institution: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Add a peer: fetch its /.well-known/shuyuan, pin its key and follow its feed
+    Add {
+        /// The peer's address, e.g. https://county.example
+        url: String,
+        /// How residents get the peer's files: redirect (to their origin) or mirror (copy here)
+        #[arg(long, default_value = "redirect")]
+        media: String,
+    },
+    /// List peers with their sync state
+    List,
+    /// Pull peers' feeds now, until each has nothing new
+    Sync {
+        /// A peer's id, server id or address; all peers when left out
+        peer: Option<String>,
     },
 }
 
@@ -201,7 +223,94 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Import { dir, institution } => import(&config, &dir, &institution).await,
         Command::Reindex => reindex(&config).await,
+        Command::Peer(command) => peer(&config, command).await,
     }
+}
+
+async fn peer(config: &Config, command: PeerCommand) -> anyhow::Result<()> {
+    let db = open_database(config).await?;
+    let catalog = open_catalog(config, &db, config.public_url(config.server.listen).into())?;
+    let federation = crate::federation::Federation::open(config, db, catalog, false).await?;
+    match command {
+        PeerCommand::Add { url, media } => {
+            let media = crate::federation::MediaPolicy::parse(&media)
+                .map_err(|e| anyhow::anyhow!("--media: {e}"))?;
+            let peer = federation.add_peer(&url, media).await?;
+            println!(
+                "added peer {} ({}) with key {}; id {}",
+                peer.server_id, peer.name, peer.public_key, peer.id
+            );
+        }
+        PeerCommand::List => {
+            let (peers, origins) = federation.peers().await?;
+            if peers.is_empty() {
+                println!("no peers; add one with `shuyuan peer add URL`");
+            }
+            for p in peers {
+                let last_sync = p
+                    .last_sync_at_ms
+                    .map_or_else(|| "never".to_owned(), crate::db::rfc3339);
+                println!(
+                    "{}  {}  {} ({})\n    media {}, last sync {last_sync}, last seq {}, \
+                     received {}, rejected {}, failures in a row {}{}",
+                    p.id,
+                    p.url,
+                    p.name,
+                    p.server_id,
+                    p.media,
+                    p.last_seq,
+                    p.records_received,
+                    p.records_rejected,
+                    p.failures,
+                    p.last_error
+                        .map(|e| format!("\n    last error: {e}"))
+                        .unwrap_or_default(),
+                );
+            }
+            println!("{} origin key(s) pinned", origins.len());
+        }
+        PeerCommand::Sync { peer } => {
+            let (peers, _) = federation.peers().await?;
+            let chosen: Vec<_> = peers
+                .into_iter()
+                .filter(|p| {
+                    peer.as_deref().is_none_or(|wanted| {
+                        p.id.to_string() == wanted || p.server_id == wanted || p.url == wanted
+                    })
+                })
+                .collect();
+            if chosen.is_empty() {
+                anyhow::bail!("no such peer; see `shuyuan peer list`");
+            }
+            let mut failed = 0;
+            for p in chosen {
+                match federation.sync(p.id).await {
+                    Ok(r) => println!(
+                        "{}: {} received, {} applied, {} skipped, {} rejected, now at seq {}{}",
+                        p.server_id,
+                        r.received,
+                        r.applied,
+                        r.skipped,
+                        r.rejected,
+                        r.last_seq,
+                        if r.new_origins.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; pinned new origins: {}", r.new_origins.join(", "))
+                        }
+                    ),
+                    Err(error) => {
+                        failed += 1;
+                        eprintln!("{}: {error}", p.server_id);
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} peer(s) failed to sync");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn reindex(config: &Config) -> anyhow::Result<()> {

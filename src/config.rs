@@ -36,14 +36,27 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FederationConfig {
-    /// Seconds between pulls of each peer's catalog feed. Read by the federation harvester,
-    /// which is not built yet; accepted now so deployments can set it ahead.
+    /// Seconds between pulls of each peer's catalog feed (a failing peer is retried later,
+    /// doubling up to an hour).
     pub poll_interval: u64,
+    /// Pull peers in the background. Off: peers sync only when asked (`POST
+    /// /api/v1/peers/{id}/sync`, or `shuyuan peer sync`, from cron say).
+    pub harvest: bool,
+    /// This server's name in `/.well-known/shuyuan`, as peers show it.
+    pub name: String,
+    /// The Ed25519 key file; empty = `identity.key` in the data directory. Made on first
+    /// start (mode 0600). Every node of a cluster must use the same file.
+    pub key_file: String,
 }
 
 impl Default for FederationConfig {
     fn default() -> Self {
-        Self { poll_interval: 300 }
+        Self {
+            poll_interval: 300,
+            harvest: true,
+            name: "Shuyuan".into(),
+            key_file: String::new(),
+        }
     }
 }
 
@@ -215,6 +228,14 @@ impl Default for SearchConfig {
 
 impl Config {
     /// The index root directory, with the default filled in.
+    pub fn key_file(&self) -> PathBuf {
+        if self.federation.key_file.is_empty() {
+            self.server.data_dir.join("identity.key")
+        } else {
+            PathBuf::from(&self.federation.key_file)
+        }
+    }
+
     pub fn index_dir(&self) -> PathBuf {
         if self.search.index_dir.is_empty() {
             self.server.data_dir.join("index")
@@ -377,6 +398,11 @@ impl Config {
         {
             return Err(ConfigError(
                 "auth.login_attempts_per_minute_* must be at least 1".into(),
+            ));
+        }
+        if self.federation.poll_interval == 0 {
+            return Err(ConfigError(
+                "federation.poll_interval must be at least 1 (seconds)".into(),
             ));
         }
         Ok(())

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     Unprocessable,
     TooManyRequests,
     Unavailable,
+    /// Another server this one relies on (a federation peer) failed.
+    BadGateway,
     Internal,
 }
 
@@ -43,6 +45,7 @@ impl ErrorCode {
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -20,6 +20,8 @@ pub mod demo;
 pub mod error;
 /// Text extraction from documents and subtitles, for search.
 pub mod extract;
+/// Federation between regional servers: identity, signed feed, harvester, remote media.
+pub mod federation;
 /// The router: capability routers merged, cross-cutting layers, extractors.
 pub mod http;
 /// Bulk import of courses from a directory with a manifest.

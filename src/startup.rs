@@ -16,6 +16,7 @@ use crate::catalog::{Catalog, SweepReport};
 use crate::circles::Circles;
 use crate::config::Config;
 use crate::db::Db;
+use crate::federation::Federation;
 use crate::media::MediaStore;
 use crate::ops::Metrics;
 use crate::search::SearchService;
@@ -73,6 +74,7 @@ impl Application {
         );
         let catalog = open_catalog(&config, &db, public_url.clone())?;
         let search = SearchService::open(&config.index_dir())?;
+        let federation = Federation::open(&config, db.clone(), catalog.clone(), true).await?;
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
         tokio::task::spawn_blocking(crate::search::analysis::warm_up);
@@ -88,6 +90,7 @@ impl Application {
             db,
             catalog,
             circles,
+            federation,
             shutdown: shutdown.clone(),
             search,
             public_url,
@@ -217,6 +220,12 @@ fn spawn_background_tasks(
         shutdown.clone(),
     ));
     let mut tasks = vec![housekeeping, indexer, extractor];
+    if state.config.federation.harvest {
+        tasks.push(tokio::spawn(crate::federation::harvest::run(
+            state.federation.clone(),
+            shutdown.clone(),
+        )));
+    }
     if state.db.backend() == crate::db::Backend::Postgres {
         tasks.push(tokio::spawn(crate::circles::fanout::listen(
             state.circles.clone(),

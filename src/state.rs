@@ -7,6 +7,7 @@ use crate::catalog::Catalog;
 use crate::circles::Circles;
 use crate::config::Config;
 use crate::db::Db;
+use crate::federation::Federation;
 use crate::ops::Metrics;
 use crate::search::SearchService;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub circles: Circles,
     /// Cancelled when the server begins shutting down; live sockets close with 1001.
     pub shutdown: CancellationToken,
+    /// This server's federation identity, peers and harvester.
+    pub federation: Federation,
     /// The search index (live generation) for queries; the indexer task writes it.
     pub search: SearchService,
     /// The base URL residents and peers use, without a trailing slash. Derived from the bound

@@ -13,7 +13,8 @@
  *   2. add one line to `routes` below, e.g.
  *        '/courses/:id': { name: 'course', load: () => import('./pages/course.js') },
  *      `nav: 'i18n.key'` also lists the route in the header nav (`signedIn: true`: only
- *      for a signed-in user). Add strings to i18n.js.
+ *      for a signed-in user; `admin: true`: only for a site administrator). Add strings
+ *      to i18n.js.
  * When render() resolves, <main> gets data-page="<name>"; document.title comes from
  * the page's first <h1> unless it calls ctx.setTitle(text).
  */
@@ -33,6 +34,7 @@ const routes = {
   '/circles': { name: 'circles', nav: 'nav.circles', load: () => import('./pages/circles.js') },
   '/circles/:id': { name: 'circle', load: () => import('./pages/circle.js') },
   '/upload': { name: 'upload', nav: 'nav.upload', signedIn: true, load: () => import('./pages/upload.js') },
+  '/peers': { name: 'peers', nav: 'nav.peers', admin: true, load: () => import('./pages/peers.js') },
 };
 
 const notFoundRoute = { name: 'not-found', load: async () => ({ render: renderNotFound }) };
@@ -182,7 +184,8 @@ async function renderNotFound(container, ctx) {
 function updateNav(path) {
   const list = document.getElementById('nav-list');
   const items = Object.entries(routes)
-    .filter(([, route]) => route.nav && (!route.signedIn || session.signedIn))
+    .filter(([, route]) => route.nav && (!route.signedIn || session.signedIn)
+      && (!route.admin || Boolean(session.user?.is_admin)))
     .map(([routePath, route]) => h('li', {},
       h('a', { href: `#${routePath}`, 'aria-current': routePath === path ? 'page' : null }, t(route.nav))));
   list.replaceChildren(...items);

@@ -21,6 +21,7 @@
 pub mod error;
 pub mod extraction;
 pub mod model;
+pub mod remote;
 pub mod routes;
 pub mod store;
 
@@ -183,6 +184,23 @@ pub struct LogEntry {
     pub at_ms: i64,
 }
 
+impl From<store::LogRow> for LogEntry {
+    fn from(row: store::LogRow) -> Self {
+        LogEntry {
+            seq: row.seq,
+            course_id: row.course_id,
+            op: if row.op == "delete" {
+                LogOp::Delete
+            } else {
+                LogOp::Upsert
+            },
+            origin: row.origin,
+            origin_version: row.origin_version,
+            at_ms: row.created_at_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogOp {
     Upsert,
@@ -288,6 +306,36 @@ impl Catalog {
 
     pub fn media(&self) -> &MediaStore {
         &self.media
+    }
+
+    /// This server's id, written as the origin of the courses it publishes.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Wakes this node's followers after a change committed outside these methods (a batch
+    /// of federated courses).
+    pub fn notify_changed(&self) {
+        self.changes.notify_one();
+    }
+
+    /// Courses by id in any state, with their files (for feeds that read a page at a time).
+    pub async fn courses_by_ids(&self, ids: &[Uuid]) -> Result<Vec<Course>, CatalogError> {
+        Ok(store::find_courses(self.db.pool(), ids).await?)
+    }
+
+    /// The newest log entry of each course changed after `since`, at most `limit`.
+    pub async fn latest_changes(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<LogEntry>, CatalogError> {
+        let rows = store::read_latest_changes(self.db.pool(), since, limit).await?;
+        Ok(rows.into_iter().map(LogEntry::from).collect())
     }
 
     /// Site administrators and the institution's staff and managers may publish.
@@ -592,6 +640,7 @@ impl Catalog {
             sha256_hex: hex(&stored.sha256),
             object_key: key.as_str().to_owned(),
             created_at_ms: db::now_ms(),
+            stored: true,
         };
         match self.commit_upload(&file).await {
             Ok(CommitOutcome::Stored { replaced }) => {
@@ -705,21 +754,7 @@ impl Catalog {
     /// Log entries after `since`, oldest first, at most `limit`.
     pub async fn read_log(&self, since: i64, limit: u32) -> Result<Vec<LogEntry>, CatalogError> {
         let rows = store::read_log(self.db.pool(), since, limit).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| LogEntry {
-                seq: row.seq,
-                course_id: row.course_id,
-                op: if row.op == "delete" {
-                    LogOp::Delete
-                } else {
-                    LogOp::Upsert
-                },
-                origin: row.origin,
-                origin_version: row.origin_version,
-                at_ms: row.created_at_ms,
-            })
-            .collect())
+        Ok(rows.into_iter().map(LogEntry::from).collect())
     }
 
     /// Deletes what interrupted uploads left: objects of pending uploads older than the grace

@@ -206,6 +206,9 @@ pub struct CourseFile {
     pub sha256_hex: String,
     pub object_key: String,
     pub created_at_ms: i64,
+    /// Whether the bytes are in this server's object store. A federated file is not until it
+    /// is mirrored; until then it is fetched from (or redirected to) its origin.
+    pub stored: bool,
 }
 
 #[cfg(test)]

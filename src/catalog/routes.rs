@@ -480,6 +480,7 @@ mod tests {
             sha256_hex: String::new(),
             object_key: String::new(),
             created_at_ms: 0,
+            stored: true,
         };
         let subtitle = FileView::from(file(FileKind::Subtitle));
         assert_eq!(

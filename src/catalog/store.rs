@@ -18,7 +18,7 @@ fn json_list(row: &AnyRow, column: &str) -> Result<Vec<String>, sqlx::Error> {
     serde_json::from_str(&text).map_err(|e| decode_error(format!("{column}: {e}")))
 }
 
-fn to_json<T: AsRef<str>>(items: &[T]) -> String {
+pub(crate) fn to_json<T: AsRef<str>>(items: &[T]) -> String {
     let strings: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
     serde_json::to_string(&strings).expect("a list of strings serializes")
 }
@@ -34,8 +34,10 @@ fn vocabulary<T>(
         .collect()
 }
 
-const COURSE_COLUMNS: &str = "c.id, c.origin, c.institution_id, i.slug AS institution_slug, \
-    i.name AS institution_name, c.title, c.description, c.subjects, c.audience, c.level, \
+// A federated course has no local institution row: its institution is named on the course.
+const COURSE_COLUMNS: &str = "c.id, c.origin, c.institution_id, \
+    COALESCE(i.slug, c.remote_institution_slug) AS institution_slug, \
+    COALESCE(i.name, c.remote_institution_name) AS institution_name, c.title, c.description, c.subjects, c.audience, c.level, \
     c.languages, c.license, c.tags, c.credits, c.region, c.version, c.withdrawn_at, \
     c.created_at, c.updated_at";
 
@@ -74,7 +76,7 @@ fn course_from_row(row: &AnyRow) -> Result<Course, sqlx::Error> {
     })
 }
 
-const FILE_COLUMNS: &str = "f.id, f.course_id, f.name, f.content_type, f.kind, f.size, f.sha256, f.object_key, f.created_at";
+const FILE_COLUMNS: &str = "f.id, f.course_id, f.name, f.content_type, f.kind, f.size, f.sha256, f.object_key, f.created_at, f.stored";
 
 fn file_from_row(row: &AnyRow) -> Result<CourseFile, sqlx::Error> {
     let id: String = row.try_get("id")?;
@@ -91,6 +93,7 @@ fn file_from_row(row: &AnyRow) -> Result<CourseFile, sqlx::Error> {
         sha256_hex: row.try_get("sha256")?,
         object_key: row.try_get("object_key")?,
         created_at_ms: row.try_get("created_at")?,
+        stored: row.try_get::<i64, _>("stored")? != 0,
     })
 }
 
@@ -227,6 +230,52 @@ pub async fn files_of(pool: &AnyPool, course_id: Uuid) -> Result<Vec<CourseFile>
     .fetch_all(pool)
     .await?;
     rows.iter().map(file_from_row).collect()
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `count` values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Courses by id in any state, with their files; ids not found are left out. Two queries
+/// whatever the number of ids (at most a feed page), for readers that take many at once.
+pub async fn find_courses(pool: &AnyPool, ids: &[Uuid]) -> Result<Vec<Course>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = placeholders(1, ids.len());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COURSE_COLUMNS} FROM courses c LEFT JOIN institutions i ON i.id = c.institution_id \
+         WHERE c.id IN ({list})"
+    )));
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    let mut courses = query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(course_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut files_query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {FILE_COLUMNS} FROM course_files f WHERE f.course_id IN ({list}) ORDER BY f.name"
+    )));
+    for id in ids {
+        files_query = files_query.bind(id.to_string());
+    }
+    let mut by_course: std::collections::HashMap<Uuid, Vec<CourseFile>> =
+        std::collections::HashMap::new();
+    for row in files_query.fetch_all(pool).await? {
+        let file = file_from_row(&row)?;
+        by_course.entry(file.course_id).or_default().push(file);
+    }
+    for course in &mut courses {
+        course.files = by_course.remove(&course.id).unwrap_or_default();
+    }
+    Ok(courses)
 }
 
 pub struct CourseFilter {
@@ -465,19 +514,40 @@ pub async fn read_log(pool: &AnyPool, since: i64, limit: u32) -> Result<Vec<LogR
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let course_id: String = row.try_get("course_id")?;
-        entries.push(LogRow {
-            seq: row.try_get("seq")?,
-            course_id: parse_uuid(&course_id)?,
-            op: row.try_get("op")?,
-            origin: row.try_get("origin")?,
-            origin_version: row.try_get("origin_version")?,
-            created_at_ms: row.try_get("created_at")?,
-        });
-    }
-    Ok(entries)
+    rows.iter().map(log_row).collect()
+}
+
+/// The newest log entry of each course changed after `since`, oldest first: what a follower
+/// that only needs each course's current state must read (the federation feed). Cost follows
+/// the number of courses changed, not the number of changes.
+pub async fn read_latest_changes(
+    pool: &AnyPool,
+    since: i64,
+    limit: u32,
+) -> Result<Vec<LogRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, course_id, op, origin, origin_version, created_at FROM catalog_log l \
+         WHERE seq > $1 AND NOT EXISTS \
+           (SELECT 1 FROM catalog_log n WHERE n.course_id = l.course_id AND n.seq > l.seq) \
+         ORDER BY seq LIMIT $2",
+    )
+    .bind(since)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(log_row).collect()
+}
+
+fn log_row(row: &AnyRow) -> Result<LogRow, sqlx::Error> {
+    let course_id: String = row.try_get("course_id")?;
+    Ok(LogRow {
+        seq: row.try_get("seq")?,
+        course_id: parse_uuid(&course_id)?,
+        op: row.try_get("op")?,
+        origin: row.try_get("origin")?,
+        origin_version: row.try_get("origin_version")?,
+        created_at_ms: row.try_get("created_at")?,
+    })
 }
 
 pub async fn insert_pending_upload(

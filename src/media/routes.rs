@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use headers::{HeaderMapExt, LastModified};
 use serde::Deserialize;
@@ -49,9 +49,17 @@ async fn stream_media(
     method: Method,
     AppPath(file_id): AppPath<Uuid>,
     AppQuery(query): AppQuery<MediaQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let file = state.catalog.file(file_id).await?;
+    if !file.stored {
+        // A federated file not mirrored here (yet): its origin has the bytes.
+        return state
+            .federation
+            .remote_media(&file, &method, uri.query(), &headers)
+            .await;
+    }
     match query.format.as_deref() {
         None => deliver(&state, &file, &method, &headers).await,
         Some("vtt") if file.kind == FileKind::Subtitle => deliver_vtt(&state, &file).await,
@@ -71,6 +79,12 @@ async fn stream_media_head(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let file = state.catalog.file(file_id).await?;
+    if !file.stored {
+        return state
+            .federation
+            .remote_media(&file, &Method::HEAD, None, &headers)
+            .await;
+    }
     deliver(&state, &file, &Method::HEAD, &headers).await
 }
 

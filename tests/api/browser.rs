@@ -574,3 +574,74 @@ async fn two_residents_chat_live_in_a_circle() {
     grandma.client.clone().close().await.unwrap();
     grandson.client.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_administrator_syncs_a_peer_and_residents_see_where_its_courses_come_from() {
+    let Some(driver) = driver().await else { return };
+    let village = TestApp::spawn().await;
+    village.course_with_staff().await;
+    let county = TestApp::spawn().await;
+    let admin = county.admin().await;
+    let added = county
+        .post_json_with_token("/api/v1/peers", &admin, &json!({"url": village.address}))
+        .await;
+    assert_eq!(added.status(), reqwest::StatusCode::CREATED);
+    let browser = &driver.client;
+
+    sign_in(browser, &county, "admin@example.org").await;
+    browser.goto(&county.url("/#/peers")).await.unwrap();
+    wait_for_page(browser, "peers").await;
+    let state = browser
+        .find(Locator::Css(".peer-item .badge"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(state, "Not synced yet");
+    browser
+        .find(Locator::Css(".peer-item button.peer-sync"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//p[@id='peers-status'][contains(., 'records applied')]",
+        ))
+        .await
+        .expect("the sync reports what it did");
+    assert!(
+        status.text().await.unwrap().contains("1 records applied"),
+        "{}",
+        status.text().await.unwrap()
+    );
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//li[contains(@class,'peer-item')]//span[contains(@class,'badge')][.='In sync']",
+        ))
+        .await
+        .expect("the peer shows as in sync");
+
+    county.wait_for_index().await;
+    browser
+        .goto(&county.url("/#/search?q=太极拳"))
+        .await
+        .unwrap();
+    wait_for_page(browser, "search").await;
+    let origin = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#search-results li .search-hit-origin"))
+        .await
+        .expect("a federated hit says where it comes from");
+    let host = village.address.trim_start_matches("http://");
+    assert_eq!(origin.text().await.unwrap(), format!("from {host}"));
+
+    driver.client.clone().close().await.unwrap();
+}

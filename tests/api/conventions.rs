@@ -155,6 +155,11 @@ async fn openapi_document_describes_every_endpoint() {
         ("/api/v1/circles/{id}/members/{user_id}", "put"),
         ("/api/v1/circles/{id}/members/{user_id}/mute", "post"),
         ("/api/v1/circles/{id}/invite-code", "post"),
+        ("/.well-known/shuyuan", "get"),
+        ("/federation/v1/changes", "get"),
+        ("/api/v1/peers", "post"),
+        ("/api/v1/peers", "get"),
+        ("/api/v1/peers/{id}/sync", "post"),
     ];
     for (path, method) in expected {
         assert!(

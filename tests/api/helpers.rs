@@ -281,9 +281,12 @@ impl TestApp {
     pub async fn spawn_second_node(&self) -> TestApp {
         let database_url = self.config.database.url.clone();
         let storage = self.config.storage.clone();
+        // Every node of a cluster signs with the same key.
+        let key_file = self.config.key_file().display().to_string();
         TestApp::spawn_with(move |config| {
             config.database.url = database_url;
             config.storage = storage;
+            config.federation.key_file = key_file;
             config.search.poll_interval_ms = 50;
         })
         .await

@@ -7,6 +7,7 @@ mod catalog;
 mod circles;
 mod cli;
 mod conventions;
+mod federation;
 mod helpers;
 mod import;
 mod indexing;

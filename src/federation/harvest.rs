@@ -1,0 +1,504 @@
+//! The harvester: pulls each peer's feed, verifies every entry against its origin's pinned
+//! key, and applies the good ones to the catalog, a page per transaction.
+//!
+//! Per page: parse each entry alone (a malformed one is rejected, the rest go on) → skip our
+//! own records → find each origin's key (pinned; else the origin's `/.well-known/shuyuan`;
+//! else the key the relay passed on) → verify signatures off the async workers → check each
+//! record → one transaction: move the peer's position, apply, keep the signed record to relay.
+//! The position moves in the same transaction as the records, so a sync killed at any point
+//! resumes at the first page not applied, and applying a page twice changes nothing (an
+//! older or equal version never overwrites).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::identity::{parse_public_key, verify};
+use super::record::{Change, Entry, Page, interpret, signed_bytes};
+use super::store::{self, Peer, StoredRecord};
+use super::{Federation, FederationError, FetchError};
+use crate::catalog::remote::{self, Applied};
+use crate::db;
+
+/// Entries asked for per page.
+const PAGE_LIMIT: u32 = 500;
+/// A feed page larger than this is refused (a hostile peer cannot make us buffer 1 GiB).
+const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Waiting after failures doubles up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// What one sync did.
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
+pub struct SyncReport {
+    /// Feed pages applied.
+    pub pages: u64,
+    /// Entries received.
+    pub received: u64,
+    /// Entries written to this catalog.
+    pub applied: u64,
+    /// Entries already known at this version or newer, or this server's own records.
+    pub skipped: u64,
+    /// Entries refused (bad signature, unknown or mismatched key, invalid record).
+    pub rejected: u64,
+    /// Origins whose keys were pinned during this sync.
+    pub new_origins: Vec<String>,
+    /// The peer's feed position after the sync.
+    pub last_seq: i64,
+}
+
+/// An entry that passed parsing and the key check, waiting for its signature check.
+struct Candidate {
+    entry: Entry,
+    key: VerifyingKey,
+    /// Set when this origin's key is not pinned yet: how it was learnt.
+    pin_source: Option<&'static str>,
+}
+
+struct Rejections {
+    count: u64,
+    last: Option<String>,
+}
+
+impl Rejections {
+    fn reject(&mut self, peer: &Peer, seq: Option<i64>, origin: &str, reason: &str) {
+        tracing::warn!(peer = %peer.server_id, seq, origin, reason, "rejected a federated entry");
+        self.count += 1;
+        self.last = Some(match seq {
+            Some(seq) => format!("entry {seq} ({origin}): {reason}"),
+            None => format!("an entry: {reason}"),
+        });
+    }
+}
+
+impl Federation {
+    fn peer_lock(&self, peer_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner
+            .syncing
+            .lock()
+            .expect("the sync lock map is never poisoned")
+            .entry(peer_id)
+            .or_default()
+            .clone()
+    }
+
+    /// Pulls the peer's feed until it has nothing new. Records the outcome on the peer.
+    pub async fn sync(&self, peer_id: Uuid) -> Result<SyncReport, FederationError> {
+        let lock = self.peer_lock(peer_id);
+        let _one_at_a_time = lock.lock().await;
+        let peer = self.peer(peer_id).await?;
+        let mut report = SyncReport {
+            last_seq: peer.last_seq,
+            ..SyncReport::default()
+        };
+        let pool = self.inner.db.pool();
+        match self.pull(&peer, &mut report).await {
+            Ok(()) => {
+                store::record_success(pool, peer.id, db::now_ms()).await?;
+                Ok(report)
+            }
+            Err(message) => {
+                tracing::warn!(peer = %peer.server_id, error = %message, "sync failed");
+                store::record_failure(pool, peer.id, db::now_ms(), &message).await?;
+                Err(FederationError::SyncFailed(message))
+            }
+        }
+    }
+
+    async fn pull(&self, peer: &Peer, report: &mut SyncReport) -> Result<(), String> {
+        let mut since = peer.last_seq;
+        let mut restarted = false;
+        loop {
+            let url = format!(
+                "{}/federation/v1/changes?since={since}&limit={PAGE_LIMIT}",
+                peer.url
+            );
+            let body = match self.fetch(&url, MAX_PAGE_BYTES).await {
+                Ok(body) => body,
+                // The peer's log is shorter than our position (it was restored from an older
+                // backup, say): start its feed over; versions keep re-applied records harmless.
+                Err(FetchError::Status {
+                    status: 400, body, ..
+                }) if body.contains("unknown-since") && !restarted => {
+                    tracing::warn!(peer = %peer.server_id, since, "the peer no longer knows our position; reading its feed from the start");
+                    store::reset_position(self.inner.db.pool(), peer.id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    since = 0;
+                    restarted = true;
+                    continue;
+                }
+                Err(error) => return Err(error.to_string()),
+            };
+            let page: Page<Value> = serde_json::from_slice(&body)
+                .map_err(|e| format!("{url} did not answer with a feed page: {e}"))?;
+            if page.origin != peer.server_id {
+                return Err(format!(
+                    "{url} answered as {:?}, not as the peer {:?}",
+                    page.origin, peer.server_id
+                ));
+            }
+            if page.entries.is_empty() {
+                return Ok(());
+            }
+            if page.next <= since {
+                return Err(format!(
+                    "{url} returned entries but next = {} does not move past {since}",
+                    page.next
+                ));
+            }
+            let next = page.next;
+            let moved = self
+                .apply_page(peer, since, next, page.entries, report)
+                .await?;
+            if !moved {
+                // Another node of this cluster applied this page first; it carries on.
+                return Ok(());
+            }
+            report.pages += 1;
+            report.last_seq = next;
+            since = next;
+        }
+    }
+
+    /// Verifies and applies one page; `false` if the peer's position had moved meanwhile.
+    async fn apply_page(
+        &self,
+        peer: &Peer,
+        since: i64,
+        next: i64,
+        raw_entries: Vec<Value>,
+        report: &mut SyncReport,
+    ) -> Result<bool, String> {
+        let me = self.inner.identity.server_id.clone();
+        let pool = self.inner.db.pool();
+        let mut rejections = Rejections {
+            count: 0,
+            last: None,
+        };
+        let received = raw_entries.len() as u64;
+        report.received += received;
+
+        // Parse each entry alone; find each origin's key.
+        let mut keys: HashMap<String, Option<(VerifyingKey, Option<&'static str>)>> =
+            HashMap::new();
+        let mut candidates = Vec::with_capacity(raw_entries.len());
+        for raw in raw_entries {
+            let seq = raw.get("seq").and_then(Value::as_i64);
+            let entry: Entry = match serde_json::from_value(raw) {
+                Ok(entry) => entry,
+                Err(error) => {
+                    rejections.reject(peer, seq, "?", &format!("not a feed entry: {error}"));
+                    continue;
+                }
+            };
+            if entry.origin == me {
+                report.skipped += 1;
+                continue;
+            }
+            if !keys.contains_key(&entry.origin) {
+                let key = self
+                    .key_for(peer, &entry)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                keys.insert(entry.origin.clone(), key);
+            }
+            match &keys[&entry.origin] {
+                None => rejections.reject(
+                    peer,
+                    Some(entry.seq),
+                    &entry.origin,
+                    "no usable key for this origin",
+                ),
+                Some((key, source)) => {
+                    // The key an entry names must be its origin's (pinned, or as the origin
+                    // itself published it): it is relayed onward with the entry.
+                    if parse_public_key(&entry.origin_key).as_ref() != Some(key) {
+                        rejections.reject(
+                            peer,
+                            Some(entry.seq),
+                            &entry.origin,
+                            "signed with another key than the one pinned for its origin",
+                        );
+                        continue;
+                    }
+                    candidates.push(Candidate {
+                        entry,
+                        key: *key,
+                        pin_source: *source,
+                    });
+                }
+            }
+        }
+
+        // Signatures: CPU work, split across the blocking pool.
+        let verified = verify_all(candidates).await;
+        let now = db::now_ms();
+        let mut changes: Vec<(Entry, Change)> = Vec::with_capacity(verified.len());
+        let mut pinned_now: HashSet<String> = HashSet::new();
+        for (candidate, good) in verified {
+            let entry = candidate.entry;
+            if !good {
+                rejections.reject(
+                    peer,
+                    Some(entry.seq),
+                    &entry.origin,
+                    "the signature does not match the record",
+                );
+                continue;
+            }
+            if let Some(source) = candidate.pin_source
+                && !pinned_now.contains(&entry.origin)
+            {
+                let key = identity_key_text(&candidate.key);
+                let (pinned, new) =
+                    store::pin_origin(pool, &entry.origin, &key, source, Some(peer.id), now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                if pinned != key {
+                    rejections.reject(
+                        peer,
+                        Some(entry.seq),
+                        &entry.origin,
+                        "another key was pinned for this origin meanwhile",
+                    );
+                    continue;
+                }
+                if new {
+                    tracing::info!(origin = %entry.origin, source, via = %peer.server_id, "pinned a new origin's key");
+                    report.new_origins.push(entry.origin.clone());
+                }
+                pinned_now.insert(entry.origin.clone());
+            }
+            match interpret(&entry, now) {
+                Ok(change) => changes.push((entry, change)),
+                Err(reason) => rejections.reject(peer, Some(entry.seq), &entry.origin, &reason),
+            }
+        }
+
+        // One transaction: position, records, log.
+        let backend = self.inner.db.backend();
+        let mut tx = self
+            .inner
+            .db
+            .begin_write()
+            .await
+            .map_err(|e| e.to_string())?;
+        let moved = store::advance(&mut tx, peer.id, since, next, 0, 0, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !moved {
+            return Ok(false);
+        }
+        let mut applied = 0;
+        for (entry, change) in changes {
+            let id = match &change {
+                Change::Upsert(course) => course.id,
+                Change::Delete { id } => *id,
+            };
+            let held = store::record_version(&mut tx, id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if held.is_some_and(|v| v >= entry.origin_version) {
+                report.skipped += 1;
+                continue;
+            }
+            let outcome = match &change {
+                Change::Upsert(course) => remote::upsert(&mut tx, backend, &me, course, now).await,
+                Change::Delete { id } => {
+                    remote::withdraw(
+                        &mut tx,
+                        backend,
+                        &me,
+                        *id,
+                        &entry.origin,
+                        entry.origin_version,
+                        now,
+                    )
+                    .await
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            match outcome {
+                Applied::Applied => {
+                    let record = StoredRecord {
+                        course_id: id,
+                        origin: entry.origin.clone(),
+                        origin_version: entry.origin_version,
+                        op: entry.op.as_str().to_owned(),
+                        course: entry.course.to_string(),
+                        signature: entry.signature.clone(),
+                        origin_key: entry.origin_key.clone(),
+                        peer_id: peer.id,
+                    };
+                    store::save_record(&mut tx, &record, now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    applied += 1;
+                }
+                Applied::Stale => report.skipped += 1,
+                Applied::Refused(reason) => {
+                    rejections.reject(peer, Some(entry.seq), &entry.origin, &reason);
+                }
+            }
+        }
+        store::advance(
+            &mut tx,
+            peer.id,
+            next,
+            next,
+            i64::try_from(received).unwrap_or(i64::MAX),
+            i64::try_from(rejections.count).unwrap_or(i64::MAX),
+            rejections.last.as_deref(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        report.applied += applied;
+        report.rejected += rejections.count;
+        if applied > 0 {
+            self.inner.catalog.notify_changed();
+        }
+        Ok(true)
+    }
+
+    /// The key an origin's entries must verify with, and how it would be pinned if it is not
+    /// pinned yet (`None` source = pinned already). `None` when no key can be found.
+    async fn key_for(
+        &self,
+        peer: &Peer,
+        entry: &Entry,
+    ) -> Result<Option<(VerifyingKey, Option<&'static str>)>, sqlx::Error> {
+        let pool = self.inner.db.pool();
+        if let Some(pinned) = store::pinned_key(pool, &entry.origin).await? {
+            return Ok(parse_public_key(&pinned).map(|key| (key, None)));
+        }
+        if entry.origin == peer.server_id {
+            return Ok(parse_public_key(&peer.public_key).map(|key| (key, Some("peer"))));
+        }
+        // Ask the origin itself when it is reachable; a relay's word is the fallback.
+        if entry.origin.starts_with("http://") || entry.origin.starts_with("https://") {
+            match self.fetch_well_known(&entry.origin).await {
+                Ok(known) if known.id == entry.origin => {
+                    return Ok(
+                        parse_public_key(&known.public_key).map(|key| (key, Some("well-known")))
+                    );
+                }
+                Ok(_) | Err(_) => {}
+            }
+        }
+        Ok(parse_public_key(&entry.origin_key).map(|key| (key, Some("relay"))))
+    }
+}
+
+fn identity_key_text(key: &VerifyingKey) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
+}
+
+/// Checks every candidate's signature, in two halves on the blocking pool (two cores).
+async fn verify_all(candidates: Vec<Candidate>) -> Vec<(Candidate, bool)> {
+    fn check(candidates: Vec<Candidate>) -> Vec<(Candidate, bool)> {
+        candidates
+            .into_iter()
+            .map(|c| {
+                let e = &c.entry;
+                let bytes = signed_bytes(e.op, &e.course, &e.origin, e.origin_version);
+                let good = verify(&c.key, &bytes, &e.signature);
+                (c, good)
+            })
+            .collect()
+    }
+    let mut first = candidates;
+    let second = first.split_off(first.len() / 2);
+    let a = tokio::task::spawn_blocking(move || check(first));
+    let b = tokio::task::spawn_blocking(move || check(second));
+    let mut out = a.await.expect("signature checks do not panic");
+    out.extend(b.await.expect("signature checks do not panic"));
+    out
+}
+
+/// Pulls every peer every `federation.poll_interval` until `shutdown`; a failing peer waits
+/// longer after each failure (doubling, up to an hour). Each peer syncs in its own task, so a
+/// slow peer delays no other.
+pub async fn run(federation: Federation, shutdown: CancellationToken) {
+    let poll = federation.inner.poll_interval;
+    let tick = poll.min(Duration::from_secs(1));
+    let mut due: HashMap<Uuid, Instant> = HashMap::new();
+    let mut running: JoinSet<(Uuid, bool)> = JoinSet::new();
+    let mut busy: HashSet<Uuid> = HashSet::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                running.abort_all();
+                return;
+            }
+            () = tokio::time::sleep(tick) => {}
+            () = federation.inner.peers_changed.notified() => {}
+            Some(done) = running.join_next() => {
+                if let Ok((peer_id, ok)) = done {
+                    busy.remove(&peer_id);
+                    let failures = if ok { 0 } else {
+                        federation.peer(peer_id).await.map_or(1, |p| p.failures)
+                    };
+                    due.insert(peer_id, Instant::now() + backoff(poll, failures));
+                }
+            }
+        }
+        let peers = match federation.peers().await {
+            Ok((peers, _)) => peers,
+            Err(error) => {
+                tracing::warn!(%error, "could not list peers");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        for peer in peers {
+            if busy.contains(&peer.id) || due.get(&peer.id).is_some_and(|at| now < *at) {
+                continue;
+            }
+            busy.insert(peer.id);
+            let federation = federation.clone();
+            running.spawn(async move {
+                let ok = federation.sync(peer.id).await.is_ok();
+                (peer.id, ok)
+            });
+        }
+    }
+}
+
+/// How long to wait after `failures` failed syncs in a row.
+fn backoff(poll: Duration, failures: i64) -> Duration {
+    let doublings = u32::try_from(failures.clamp(0, 12)).unwrap_or(12);
+    poll.saturating_mul(2u32.pow(doublings))
+        .min(MAX_BACKOFF.max(poll))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_peers_wait_longer_up_to_an_hour() {
+        let poll = Duration::from_secs(60);
+        assert_eq!(backoff(poll, 0), poll);
+        assert_eq!(backoff(poll, 1), Duration::from_secs(120));
+        assert_eq!(backoff(poll, 3), Duration::from_secs(480));
+        assert_eq!(backoff(poll, 40), Duration::from_secs(3600));
+        let slow = Duration::from_secs(7200);
+        assert_eq!(backoff(slow, 5), slow);
+    }
+
+    #[test]
+    fn ops_travel_as_lowercase_words() {
+        use crate::federation::record::Op;
+        assert_eq!(serde_json::to_value(Op::Delete).unwrap(), "delete");
+    }
+}

@@ -1,0 +1,373 @@
+//! Every SQL statement about peers, pinned origins, federated records and the server identity.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+use uuid::Uuid;
+
+use super::MediaPolicy;
+use crate::accounts::store::parse_uuid;
+use crate::catalog::store::placeholders;
+
+/// A peer and what this server knows of its feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    pub id: Uuid,
+    pub url: String,
+    pub server_id: String,
+    pub name: String,
+    pub public_key: String,
+    pub media: MediaPolicy,
+    pub last_seq: i64,
+    pub records_received: i64,
+    pub records_rejected: i64,
+    pub mirrors_rejected: i64,
+    pub failures: i64,
+    pub last_sync_at_ms: Option<i64>,
+    pub last_success_at_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_rejection: Option<String>,
+    pub added_at_ms: i64,
+}
+
+const PEER_COLUMNS: &str = "id, url, server_id, name, public_key, media, last_seq, \
+    records_received, records_rejected, mirrors_rejected, failures, last_sync_at, \
+    last_success_at, last_error, last_rejection, added_at";
+
+fn peer_from_row(row: &AnyRow) -> Result<Peer, sqlx::Error> {
+    let media: String = row.try_get("media")?;
+    Ok(Peer {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        url: row.try_get("url")?,
+        server_id: row.try_get("server_id")?,
+        name: row.try_get("name")?,
+        public_key: row.try_get("public_key")?,
+        media: MediaPolicy::parse(&media)
+            .map_err(|e| sqlx::Error::Decode(format!("peers.media: {e}").into()))?,
+        last_seq: row.try_get("last_seq")?,
+        records_received: row.try_get("records_received")?,
+        records_rejected: row.try_get("records_rejected")?,
+        mirrors_rejected: row.try_get("mirrors_rejected")?,
+        failures: row.try_get("failures")?,
+        last_sync_at_ms: row.try_get("last_sync_at")?,
+        last_success_at_ms: row.try_get("last_success_at")?,
+        last_error: row.try_get("last_error")?,
+        last_rejection: row.try_get("last_rejection")?,
+        added_at_ms: row.try_get("added_at")?,
+    })
+}
+
+pub async fn insert_peer(pool: &AnyPool, peer: &Peer) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO peers (id, url, server_id, name, public_key, media, added_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(peer.id.to_string())
+    .bind(&peer.url)
+    .bind(&peer.server_id)
+    .bind(&peer.name)
+    .bind(&peer.public_key)
+    .bind(peer.media.as_str())
+    .bind(peer.added_at_ms)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn list_peers(pool: &AnyPool) -> Result<Vec<Peer>, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PEER_COLUMNS} FROM peers ORDER BY added_at, id"
+    )))
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(peer_from_row)
+    .collect()
+}
+
+pub async fn find_peer(pool: &AnyPool, id: Uuid) -> Result<Option<Peer>, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {PEER_COLUMNS} FROM peers WHERE id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?
+    .map(|row| peer_from_row(&row))
+    .transpose()
+}
+
+/// Moves the peer's position from `since` to `next` inside the batch's transaction. `false`
+/// when the position is no longer `since`: another node applied this batch first.
+pub async fn advance(
+    conn: &mut AnyConnection,
+    id: Uuid,
+    since: i64,
+    next: i64,
+    received: i64,
+    rejected: i64,
+    last_rejection: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE peers SET last_seq = $1, records_received = records_received + $2, \
+         records_rejected = records_rejected + $3, \
+         last_rejection = COALESCE($4, last_rejection) WHERE id = $5 AND last_seq = $6",
+    )
+    .bind(next)
+    .bind(received)
+    .bind(rejected)
+    .bind(last_rejection)
+    .bind(id.to_string())
+    .bind(since)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn record_success(pool: &AnyPool, id: Uuid, now_ms: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE peers SET failures = 0, last_error = NULL, last_sync_at = $1, \
+         last_success_at = $1 WHERE id = $2",
+    )
+    .bind(now_ms)
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_failure(
+    pool: &AnyPool,
+    id: Uuid,
+    now_ms: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE peers SET failures = failures + 1, last_error = $1, last_sync_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(error)
+    .bind(now_ms)
+    .bind(id.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Starts the peer's feed over from the beginning (it no longer knows our position).
+pub async fn reset_position(pool: &AnyPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE peers SET last_seq = 0 WHERE id = $1")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn count_rejected_mirror(pool: &AnyPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE peers SET mirrors_rejected = mirrors_rejected + 1 WHERE id = $1")
+        .bind(id.to_string())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// An origin whose key this server has pinned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedOrigin {
+    pub id: String,
+    pub public_key: String,
+    pub source: String,
+    pub via_peer: Option<Uuid>,
+    pub pinned_at_ms: i64,
+}
+
+pub async fn pinned_key(pool: &AnyPool, origin: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT public_key FROM origins WHERE id = $1")
+        .bind(origin)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Pins `key` for `origin` unless a key is pinned already; returns the key pinned now and
+/// whether it was pinned by this call.
+pub async fn pin_origin(
+    pool: &AnyPool,
+    origin: &str,
+    key: &str,
+    source: &str,
+    via_peer: Option<Uuid>,
+    now_ms: i64,
+) -> Result<(String, bool), sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO origins (id, public_key, source, via_peer, pinned_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(origin)
+    .bind(key)
+    .bind(source)
+    .bind(via_peer.map(|id| id.to_string()))
+    .bind(now_ms)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1;
+    let pinned = pinned_key(pool, origin).await?.unwrap_or_default();
+    Ok((pinned, inserted))
+}
+
+pub async fn list_origins(pool: &AnyPool) -> Result<Vec<PinnedOrigin>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT id, public_key, source, via_peer, pinned_at FROM origins ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PinnedOrigin {
+                id: row.try_get("id")?,
+                public_key: row.try_get("public_key")?,
+                source: row.try_get("source")?,
+                via_peer: row
+                    .try_get::<Option<String>, _>("via_peer")?
+                    .as_deref()
+                    .map(parse_uuid)
+                    .transpose()?,
+                pinned_at_ms: row.try_get("pinned_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A federated record as received, kept to relay onward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub course_id: Uuid,
+    pub origin: String,
+    pub origin_version: i64,
+    pub op: String,
+    /// The course record's JSON text.
+    pub course: String,
+    pub signature: String,
+    pub origin_key: String,
+    pub peer_id: Uuid,
+}
+
+/// The version of the newest record held for a course, if any.
+pub async fn record_version(
+    conn: &mut AnyConnection,
+    course_id: Uuid,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT origin_version FROM federated_records WHERE course_id = $1")
+        .bind(course_id.to_string())
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn save_record(
+    conn: &mut AnyConnection,
+    record: &StoredRecord,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO federated_records (course_id, origin, origin_version, op, course, \
+         signature, origin_key, peer_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (course_id) DO UPDATE SET origin = excluded.origin, \
+         origin_version = excluded.origin_version, op = excluded.op, course = excluded.course, \
+         signature = excluded.signature, origin_key = excluded.origin_key, \
+         peer_id = excluded.peer_id, received_at = excluded.received_at",
+    )
+    .bind(record.course_id.to_string())
+    .bind(&record.origin)
+    .bind(record.origin_version)
+    .bind(&record.op)
+    .bind(&record.course)
+    .bind(&record.signature)
+    .bind(&record.origin_key)
+    .bind(record.peer_id.to_string())
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn records_by_ids(
+    pool: &AnyPool,
+    ids: &[Uuid],
+) -> Result<Vec<StoredRecord>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT course_id, origin, origin_version, op, course, signature, origin_key, peer_id \
+         FROM federated_records WHERE course_id IN ({})",
+        placeholders(1, ids.len())
+    )));
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoredRecord {
+                course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+                origin: row.try_get("origin")?,
+                origin_version: row.try_get("origin_version")?,
+                op: row.try_get("op")?,
+                course: row.try_get("course")?,
+                signature: row.try_get("signature")?,
+                origin_key: row.try_get("origin_key")?,
+                peer_id: parse_uuid(&row.try_get::<String, _>("peer_id")?)?,
+            })
+        })
+        .collect()
+}
+
+/// The origin of a federated course and the peer it came through.
+pub async fn source_of_course(
+    pool: &AnyPool,
+    course_id: Uuid,
+) -> Result<Option<(String, Peer)>, sqlx::Error> {
+    let columns = PEER_COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT r.origin AS record_origin, {columns} FROM federated_records r \
+         JOIN peers p ON p.id = r.peer_id WHERE r.course_id = $1"
+    )))
+    .bind(course_id.to_string())
+    .fetch_optional(pool)
+    .await?
+    .map(|row| Ok((row.try_get("record_origin")?, peer_from_row(&row)?)))
+    .transpose()
+}
+
+/// Records this server's id and public key on first start; returns the id and key recorded
+/// (the key differs when this node was started with another key file than the cluster's).
+pub async fn claim_identity(
+    pool: &AnyPool,
+    server_id: &str,
+    public_key: &str,
+) -> Result<(String, String), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO server_identity (singleton, server_id, public_key) VALUES (1, $1, $2) \
+         ON CONFLICT (singleton) DO NOTHING",
+    )
+    .bind(server_id)
+    .bind(public_key)
+    .execute(pool)
+    .await?;
+    let row = sqlx::query("SELECT server_id, public_key FROM server_identity WHERE singleton = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok((row.try_get("server_id")?, row.try_get("public_key")?))
+}
+
+/// A server whose public URL changed publishes under its new id from now on.
+pub async fn set_server_id(pool: &AnyPool, server_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE server_identity SET server_id = $1 WHERE singleton = 1")
+        .bind(server_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
