@@ -17,6 +17,7 @@ use crate::circles::Circles;
 use crate::config::Config;
 use crate::db::Db;
 use crate::media::MediaStore;
+use crate::oai;
 use crate::ops::Metrics;
 use crate::search::SearchService;
 use crate::state::AppState;
@@ -73,6 +74,7 @@ impl Application {
         );
         let catalog = open_catalog(&config, &db, public_url.clone())?;
         let search = SearchService::open(&config.index_dir())?;
+        let oai = oai::Repository::open(db.clone(), &config.oai, public_url.clone()).await?;
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
         tokio::task::spawn_blocking(crate::search::analysis::warm_up);
@@ -90,6 +92,7 @@ impl Application {
             circles,
             shutdown: shutdown.clone(),
             search,
+            oai,
             public_url,
             login_limiter: Arc::new(login_limiter),
             metrics: Arc::new(Metrics::new()),

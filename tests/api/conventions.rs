@@ -155,6 +155,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/api/v1/circles/{id}/members/{user_id}", "put"),
         ("/api/v1/circles/{id}/members/{user_id}/mute", "post"),
         ("/api/v1/circles/{id}/invite-code", "post"),
+        ("/oai", "get"),
+        ("/oai", "post"),
     ];
     for (path, method) in expected {
         assert!(

@@ -12,5 +12,6 @@ mod import;
 mod indexing;
 mod institutions;
 mod media;
+mod oai;
 mod relevance;
 mod search;
