@@ -30,6 +30,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub federation: FederationConfig,
+    pub oai: OaiConfig,
     pub log: LogConfig,
 }
 
@@ -58,6 +59,17 @@ impl Default for FederationConfig {
             key_file: String::new(),
         }
     }
+}
+
+/// What OAI-PMH harvesters (library catalogs) are told about this server in `Identify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OaiConfig {
+    /// The repository's name. Empty means `Shuyuan <host of server.public_url>`.
+    pub repository_name: String,
+    /// Whom harvesters write to about the repository; the protocol requires one. Empty means
+    /// `webmaster@<host of server.public_url>` (the RFC 2142 mailbox), so set it.
+    pub admin_email: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,6 +400,14 @@ impl Config {
                 "storage.url must be a directory path, file:///path or s3://bucket, got {storage:?}"
             )));
         }
+        let admin_email = &self.oai.admin_email;
+        let valid_email =
+            admin_email.contains('@') && email_address::EmailAddress::is_valid(admin_email);
+        if !admin_email.is_empty() && !valid_email {
+            return Err(ConfigError(format!(
+                "oai.admin_email must be an e-mail address, got {admin_email:?}"
+            )));
+        }
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "database.max_connections must be at least 1".into(),
@@ -459,6 +479,14 @@ mod tests {
     fn unsupported_database_scheme_is_rejected() {
         let err = Config::from_toml_str("[database]\nurl = \"mysql://x\"\n").unwrap_err();
         assert!(err.to_string().contains("database.url"), "{err}");
+    }
+
+    #[test]
+    fn an_oai_admin_email_must_be_an_address() {
+        let err = Config::from_toml_str("[oai]\nadmin_email = \"library\"\n").unwrap_err();
+        assert!(err.to_string().contains("oai.admin_email"), "{err}");
+        let config = Config::from_toml_str("[oai]\nadmin_email = \"library@example.org\"\n");
+        assert_eq!(config.unwrap().oai.admin_email, "library@example.org");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub mod import;
 pub mod institutions;
 /// The object store: typed keys, streaming upload, ranged delivery.
 pub mod media;
+/// OAI-PMH 2.0 at `/oai`: the catalog for library harvesters.
+pub mod oai;
 /// Health, readiness and Prometheus metrics.
 pub mod ops;
 /// The tantivy index that follows the catalog log, and search queries.

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::federation::Federation;
 use crate::media::MediaStore;
+use crate::oai;
 use crate::ops::Metrics;
 use crate::search::SearchService;
 use crate::state::AppState;
@@ -75,6 +76,7 @@ impl Application {
         let catalog = open_catalog(&config, &db, public_url.clone())?;
         let search = SearchService::open(&config.index_dir())?;
         let federation = Federation::open(&config, db.clone(), catalog.clone(), true).await?;
+        let oai = oai::Repository::open(db.clone(), &config.oai, public_url.clone()).await?;
         // Build the dummy hash now, so the first sign-in with an unknown e-mail is not slower.
         tokio::task::spawn_blocking(accounts::password::warm_up);
         tokio::task::spawn_blocking(crate::search::analysis::warm_up);
@@ -93,6 +95,7 @@ impl Application {
             federation,
             shutdown: shutdown.clone(),
             search,
+            oai,
             public_url,
             login_limiter: Arc::new(login_limiter),
             metrics: Arc::new(Metrics::new()),

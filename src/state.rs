@@ -8,6 +8,7 @@ use crate::circles::Circles;
 use crate::config::Config;
 use crate::db::Db;
 use crate::federation::Federation;
+use crate::oai;
 use crate::ops::Metrics;
 use crate::search::SearchService;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub federation: Federation,
     /// The search index (live generation) for queries; the indexer task writes it.
     pub search: SearchService,
+    /// The OAI-PMH repository, with the token key every node shares.
+    pub oai: oai::Repository,
     /// The base URL residents and peers use, without a trailing slash. Derived from the bound
     /// address when `server.public_url` is empty, so port 0 in tests still yields a real URL.
     pub public_url: Arc<str>,

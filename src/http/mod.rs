@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ErrorCode, InternalCause};
 use crate::state::AppState;
-use crate::{accounts, catalog, circles, federation, institutions, media, ops, search, web};
+use crate::{accounts, catalog, circles, federation, institutions, media, oai, ops, search, web};
 
 pub use extract::{AppJson, AppPath, AppQuery, AuthUser, ClientIp, MaybeAuthUser};
 
@@ -68,6 +68,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(search::routes::router())
         .merge(circles::routes::router())
         .merge(federation::routes::router())
+        .merge(oai::routes::router())
         .merge(ops::routes::router())
         .split_for_parts()
 }

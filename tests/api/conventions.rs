@@ -160,6 +160,8 @@ async fn openapi_document_describes_every_endpoint() {
         ("/api/v1/peers", "post"),
         ("/api/v1/peers", "get"),
         ("/api/v1/peers/{id}/sync", "post"),
+        ("/oai", "get"),
+        ("/oai", "post"),
     ];
     for (path, method) in expected {
         assert!(

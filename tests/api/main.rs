@@ -13,5 +13,6 @@ mod import;
 mod indexing;
 mod institutions;
 mod media;
+mod oai;
 mod relevance;
 mod search;
