@@ -7,7 +7,7 @@
 //! BENCH_QUICK=1 cargo bench --bench federation   # 5,000 records: a smoke run
 //! ```
 //!
-//! Needs PostgreSQL (`BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/postgres,
+//! Needs PostgreSQL (`BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
 //! a role that may create databases) and `pg_dump`/`psql` of the same major version.
 
 use std::path::Path;
@@ -249,7 +249,10 @@ async fn run(
             .fetch_one(&mut conn)
             .await?
     };
-    anyhow::ensure!(title.ends_with("（修订）"), "the change did not arrive: {title}");
+    anyhow::ensure!(
+        title.ends_with("（修订）"),
+        "the change did not arrive: {title}"
+    );
 
     stop_source.cancel();
     let _ = served.await;

@@ -7,6 +7,8 @@
 //! per record, whether it applies: a record never overwrites a newer one, a local course, or a
 //! course of another origin.
 
+use std::collections::HashMap;
+
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
@@ -53,15 +55,44 @@ pub enum Applied {
     Refused(String),
 }
 
-/// The origin and version of a course already in the catalog.
-async fn current(conn: &mut AnyConnection, id: Uuid) -> Result<Option<(String, i64)>, sqlx::Error> {
-    let row = sqlx::query("SELECT origin, version FROM courses WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.map(|row| Ok((row.try_get("origin")?, row.try_get("version")?)))
-        .transpose()
+/// One change to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteChange {
+    Upsert(Box<RemoteCourse>),
+    /// A withdrawal at the origin. A withdrawal of a course never seen is still logged: it is
+    /// relayed onward and stops an older record from arriving later.
+    Withdraw {
+        id: Uuid,
+        origin: String,
+        origin_version: i64,
+    },
 }
+
+impl RemoteChange {
+    pub fn id(&self) -> Uuid {
+        match self {
+            RemoteChange::Upsert(course) => course.id,
+            RemoteChange::Withdraw { id, .. } => *id,
+        }
+    }
+
+    fn origin(&self) -> &str {
+        match self {
+            RemoteChange::Upsert(course) => &course.origin,
+            RemoteChange::Withdraw { origin, .. } => origin,
+        }
+    }
+
+    fn version(&self) -> i64 {
+        match self {
+            RemoteChange::Upsert(course) => course.origin_version,
+            RemoteChange::Withdraw { origin_version, .. } => *origin_version,
+        }
+    }
+}
+
+/// Rows per multi-row statement: well under both backends' limits on bound values.
+const ROWS_PER_STATEMENT: usize = 200;
 
 fn refuse_foreign(origin: &str, current_origin: &str, local_origin: &str) -> Option<Applied> {
     if current_origin == local_origin {
@@ -77,65 +108,228 @@ fn refuse_foreign(origin: &str, current_origin: &str, local_origin: &str) -> Opt
     }
 }
 
-/// Inserts or replaces a federated course and its files, and appends its log entry.
-pub async fn upsert(
+struct FileRow {
+    course_id: Uuid,
+    sha256: String,
+    name: String,
+    content_type: String,
+}
+
+/// Applies a page of federated changes inside the caller's transaction and returns what
+/// became of each, in order. Reads what the page touches in a few statements, decides in
+/// memory, then writes with multi-row statements: the cost of a page is a handful of round
+/// trips, not several per record. For each course only its newest change in the page counts.
+pub async fn apply_batch(
     conn: &mut AnyConnection,
     backend: Backend,
     local_origin: &str,
-    course: &RemoteCourse,
+    changes: &[RemoteChange],
     now_ms: i64,
-) -> Result<Applied, sqlx::Error> {
-    let existing = current(conn, course.id).await?;
-    if let Some((origin, version)) = &existing {
-        if let Some(refused) = refuse_foreign(&course.origin, origin, local_origin) {
-            return Ok(refused);
-        }
-        if *version >= course.origin_version {
-            return Ok(Applied::Stale);
+) -> Result<Vec<Applied>, sqlx::Error> {
+    // The newest change per course; any other is stale by definition.
+    let mut newest: HashMap<Uuid, usize> = HashMap::new();
+    for (i, change) in changes.iter().enumerate() {
+        let better = newest
+            .get(&change.id())
+            .is_none_or(|&j| changes[j].version() <= change.version());
+        if better {
+            newest.insert(change.id(), i);
         }
     }
-    // A file id already used by another course would break that course: refuse the record.
-    let mut kept: Vec<Uuid> = Vec::new();
-    for file in &course.files {
-        let row = sqlx::query(
-            "SELECT course_id, sha256, name, content_type FROM course_files WHERE id = $1",
-        )
-        .bind(file.id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = row {
-            let owner: String = row.try_get("course_id")?;
-            if parse_uuid(&owner)? != course.id {
-                return Ok(Applied::Refused(format!(
-                    "file {} belongs to another course",
-                    file.id
-                )));
+    let ids: Vec<String> = newest.keys().map(Uuid::to_string).collect();
+
+    let mut courses: HashMap<Uuid, (String, i64)> = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, origin, version FROM courses WHERE id IN ({})",
+            store::placeholders(1, chunk.len())
+        )));
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+            courses.insert(id, (row.try_get("origin")?, row.try_get("version")?));
+        }
+    }
+    let file_ids: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match c {
+            RemoteChange::Upsert(course) => Some(course.files.iter().map(|f| f.id.to_string())),
+            RemoteChange::Withdraw { .. } => None,
+        })
+        .flatten()
+        .collect();
+    let mut files: HashMap<Uuid, FileRow> = HashMap::new();
+    let mut files_of: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    let file_columns = "id, course_id, sha256, name, content_type";
+    let mut remember = |row: &sqlx::any::AnyRow| -> Result<(), sqlx::Error> {
+        let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
+        let course_id = parse_uuid(&row.try_get::<String, _>("course_id")?)?;
+        if !files.contains_key(&id) {
+            files_of.entry(course_id).or_default().push(id);
+        }
+        files.insert(
+            id,
+            FileRow {
+                course_id,
+                sha256: row.try_get("sha256")?,
+                name: row.try_get("name")?,
+                content_type: row.try_get("content_type")?,
+            },
+        );
+        Ok(())
+    };
+    for (column, keys) in [("id", &file_ids), ("course_id", &ids)] {
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {file_columns} FROM course_files WHERE {column} IN ({})",
+                store::placeholders(1, chunk.len())
+            )));
+            for key in chunk {
+                query = query.bind(key);
             }
-            let same = row.try_get::<String, _>("sha256")? == file.sha256_hex
-                && row.try_get::<String, _>("name")? == file.name
-                && row.try_get::<String, _>("content_type")? == file.content_type;
-            if same {
-                kept.push(file.id);
+            for row in query.fetch_all(&mut *conn).await? {
+                remember(&row)?;
             }
         }
     }
 
+    // Decide.
+    let mut outcomes = Vec::with_capacity(changes.len());
+    let mut inserts: Vec<&RemoteCourse> = Vec::new();
+    let mut updates: Vec<&RemoteCourse> = Vec::new();
+    let mut withdrawals: Vec<(Uuid, i64)> = Vec::new();
+    let mut file_deletes: Vec<Uuid> = Vec::new();
+    let mut file_inserts: Vec<(&RemoteCourse, &RemoteFile)> = Vec::new();
+    let mut log: Vec<(Uuid, &'static str, &str, i64)> = Vec::new();
+    for (i, change) in changes.iter().enumerate() {
+        if newest.get(&change.id()) != Some(&i) {
+            outcomes.push(Applied::Stale);
+            continue;
+        }
+        let existing = courses.get(&change.id());
+        if let Some((origin, version)) = existing {
+            if let Some(refused) = refuse_foreign(change.origin(), origin, local_origin) {
+                outcomes.push(refused);
+                continue;
+            }
+            if *version >= change.version() {
+                outcomes.push(Applied::Stale);
+                continue;
+            }
+        }
+        match change {
+            RemoteChange::Withdraw {
+                id,
+                origin,
+                origin_version,
+            } => {
+                if existing.is_some() {
+                    withdrawals.push((*id, *origin_version));
+                }
+                log.push((*id, "delete", origin, *origin_version));
+            }
+            RemoteChange::Upsert(course) => {
+                // A file id already used by another course would break that course.
+                let stolen = course.files.iter().find(|f| {
+                    files
+                        .get(&f.id)
+                        .is_some_and(|row| row.course_id != course.id)
+                });
+                if let Some(file) = stolen {
+                    outcomes.push(Applied::Refused(format!(
+                        "file {} belongs to another course",
+                        file.id
+                    )));
+                    continue;
+                }
+                let same = |file: &RemoteFile| {
+                    files.get(&file.id).is_some_and(|row| {
+                        row.sha256 == file.sha256_hex
+                            && row.name == file.name
+                            && row.content_type == file.content_type
+                    })
+                };
+                let kept: Vec<Uuid> = course
+                    .files
+                    .iter()
+                    .filter(|f| same(f))
+                    .map(|f| f.id)
+                    .collect();
+                // Files the record no longer names, or names with other bytes, go; their
+                // mirrored objects become unreferenced and the sweep removes them.
+                for old in files_of.get(&course.id).into_iter().flatten() {
+                    if !kept.contains(old) {
+                        file_deletes.push(*old);
+                    }
+                }
+                for file in course.files.iter().filter(|f| !kept.contains(&f.id)) {
+                    file_inserts.push((course, file));
+                    // Seen by the records after this one: two courses cannot share a file.
+                    files.insert(
+                        file.id,
+                        FileRow {
+                            course_id: course.id,
+                            sha256: file.sha256_hex.clone(),
+                            name: file.name.clone(),
+                            content_type: file.content_type.clone(),
+                        },
+                    );
+                }
+                if existing.is_some() {
+                    updates.push(course);
+                } else {
+                    inserts.push(course);
+                }
+                log.push((course.id, "upsert", &course.origin, course.origin_version));
+            }
+        }
+        outcomes.push(Applied::Applied);
+    }
+
+    // Write: files out first (names are unique per course), courses before their files.
+    for chunk in file_deletes.chunks(ROWS_PER_STATEMENT) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM course_files WHERE id IN ({})",
+            store::placeholders(1, chunk.len())
+        )));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+        insert_courses(conn, chunk).await?;
+    }
+    for course in &updates {
+        update_course(conn, course).await?;
+    }
+    for (id, version) in &withdrawals {
+        sqlx::query(
+            "UPDATE courses SET withdrawn_at = $1, version = $2, updated_at = $1 WHERE id = $3",
+        )
+        .bind(now_ms)
+        .bind(*version)
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
+    for chunk in file_inserts.chunks(ROWS_PER_STATEMENT) {
+        insert_files(conn, chunk).await?;
+    }
+    store::append_log_many(conn, backend, &log, now_ms).await?;
+    Ok(outcomes)
+}
+
+fn course_binds<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    course: &'q RemoteCourse,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let f = &course.fields;
     let subjects: Vec<&str> = f.subjects.iter().map(|s| s.as_str()).collect();
     let audience: Vec<&str> = f.audience.iter().map(|a| a.as_str()).collect();
-    let sql = if existing.is_some() {
-        "UPDATE courses SET origin = $2, title = $3, description = $4, subjects = $5, \
-         audience = $6, level = $7, languages = $8, license = $9, tags = $10, credits = $11, \
-         region = $12, version = $13, created_at = $14, updated_at = $15, \
-         remote_institution_slug = $16, remote_institution_name = $17, institution_id = NULL, \
-         withdrawn_at = NULL WHERE id = $1"
-    } else {
-        "INSERT INTO courses (id, origin, title, description, subjects, audience, level, \
-         languages, license, tags, credits, region, version, created_at, updated_at, \
-         remote_institution_slug, remote_institution_name) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    };
-    sqlx::query(sql)
+    query = query
         .bind(course.id.to_string())
         .bind(&course.origin)
         .bind(&f.title)
@@ -152,83 +346,82 @@ pub async fn upsert(
         .bind(course.created_at_ms)
         .bind(course.updated_at_ms)
         .bind(&course.institution_slug)
-        .bind(&course.institution_name)
-        .execute(&mut *conn)
-        .await?;
-
-    // Files the record no longer names, or names with other bytes, go; their mirrored
-    // objects become unreferenced and the sweep removes them.
-    let rows = sqlx::query("SELECT id FROM course_files WHERE course_id = $1")
-        .bind(course.id.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-    for row in rows {
-        let id = parse_uuid(&row.try_get::<String, _>("id")?)?;
-        if !kept.contains(&id) {
-            store::delete_file(conn, id).await?;
-        }
-    }
-    for file in course.files.iter().filter(|f| !kept.contains(&f.id)) {
-        sqlx::query(
-            "INSERT INTO course_files (id, course_id, name, content_type, kind, size, sha256, \
-             object_key, created_at, extraction, stored) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'none', 0)",
-        )
-        .bind(file.id.to_string())
-        .bind(course.id.to_string())
-        .bind(&file.name)
-        .bind(&file.content_type)
-        .bind(file.kind.as_str())
-        .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
-        .bind(&file.sha256_hex)
-        .bind(MediaKey::file(file.id).as_str())
-        .bind(course.updated_at_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
-    store::append_log(
-        conn,
-        backend,
-        course.id,
-        "upsert",
-        &course.origin,
-        course.origin_version,
-        now_ms,
-    )
-    .await?;
-    Ok(Applied::Applied)
+        .bind(&course.institution_name);
+    query
 }
 
-/// Withdraws a federated course (if this catalog has it) and appends the log entry, so the
-/// withdrawal reaches search and this server's own followers. A withdrawal of a course never
-/// seen is still logged: it is relayed onward and stops an older record from arriving later.
-pub async fn withdraw(
+const COURSE_VALUES: usize = 17;
+
+async fn insert_courses(
     conn: &mut AnyConnection,
-    backend: Backend,
-    local_origin: &str,
-    id: Uuid,
-    origin: &str,
-    origin_version: i64,
-    now_ms: i64,
-) -> Result<Applied, sqlx::Error> {
-    if let Some((current_origin, version)) = current(conn, id).await? {
-        if let Some(refused) = refuse_foreign(origin, &current_origin, local_origin) {
-            return Ok(refused);
-        }
-        if version >= origin_version {
-            return Ok(Applied::Stale);
-        }
-        sqlx::query(
-            "UPDATE courses SET withdrawn_at = $1, version = $2, updated_at = $1 WHERE id = $3",
-        )
-        .bind(now_ms)
-        .bind(origin_version)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
+    courses: &[&RemoteCourse],
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<String> = (0..courses.len())
+        .map(|i| {
+            format!(
+                "({})",
+                store::placeholders(i * COURSE_VALUES + 1, COURSE_VALUES)
+            )
+        })
+        .collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO courses (id, origin, title, description, subjects, audience, level, \
+         languages, license, tags, credits, region, version, created_at, updated_at, \
+         remote_institution_slug, remote_institution_name) VALUES {}",
+        rows.join(", ")
+    )));
+    for course in courses {
+        query = course_binds(query, course);
     }
-    store::append_log(conn, backend, id, "delete", origin, origin_version, now_ms).await?;
-    Ok(Applied::Applied)
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+async fn update_course(conn: &mut AnyConnection, course: &RemoteCourse) -> Result<(), sqlx::Error> {
+    let query = sqlx::query(
+        "UPDATE courses SET origin = $2, title = $3, description = $4, subjects = $5, \
+         audience = $6, level = $7, languages = $8, license = $9, tags = $10, credits = $11, \
+         region = $12, version = $13, created_at = $14, updated_at = $15, \
+         remote_institution_slug = $16, remote_institution_name = $17, institution_id = NULL, \
+         withdrawn_at = NULL WHERE id = $1",
+    );
+    course_binds(query, course).execute(&mut *conn).await?;
+    Ok(())
+}
+
+const FILE_VALUES: usize = 9;
+
+async fn insert_files(
+    conn: &mut AnyConnection,
+    files: &[(&RemoteCourse, &RemoteFile)],
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<String> = (0..files.len())
+        .map(|i| {
+            format!(
+                "({}, 'none', 0)",
+                store::placeholders(i * FILE_VALUES + 1, FILE_VALUES)
+            )
+        })
+        .collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO course_files (id, course_id, name, content_type, kind, size, sha256, \
+         object_key, created_at, extraction, stored) VALUES {}",
+        rows.join(", ")
+    )));
+    for (course, file) in files {
+        query = query
+            .bind(file.id.to_string())
+            .bind(course.id.to_string())
+            .bind(&file.name)
+            .bind(&file.content_type)
+            .bind(file.kind.as_str())
+            .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
+            .bind(&file.sha256_hex)
+            .bind(MediaKey::file(file.id).as_str().to_owned())
+            .bind(course.updated_at_ms);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Marks a federated file's bytes as present in this server's store (mirrored), if the row

@@ -496,6 +496,45 @@ pub async fn append_log(
     .await
 }
 
+/// Appends several entries, in order, in one statement per 200 (see [`append_log`] for the
+/// lock). Entries are `(course_id, op, origin, origin_version)`.
+pub async fn append_log_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    entries: &[(Uuid, &str, &str, i64)],
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7001001)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    // One statement per entry would cost a round trip each; multi-row VALUES are numbered in
+    // order by both backends, so seqs follow the entries.
+    for chunk in entries.chunks(200) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+            .collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO catalog_log (course_id, op, origin, origin_version, created_at) VALUES {}",
+            rows.join(", ")
+        )));
+        for (course_id, op, origin, version) in chunk {
+            query = query
+                .bind(course_id.to_string())
+                .bind(*op)
+                .bind(*origin)
+                .bind(*version)
+                .bind(now_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub struct LogRow {
     pub seq: i64,
     pub course_id: Uuid,

@@ -22,10 +22,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::identity::{parse_public_key, verify};
-use super::record::{Change, Entry, Page, interpret, signed_bytes};
+use super::record::{Entry, Page, interpret, signed_bytes};
 use super::store::{self, Peer, StoredRecord};
 use super::{Federation, FederationError, FetchError};
-use crate::catalog::remote::{self, Applied};
+use crate::catalog::remote::{self, Applied, RemoteChange};
 use crate::db;
 
 /// Entries asked for per page.
@@ -241,7 +241,7 @@ impl Federation {
         // Signatures: CPU work, split across the blocking pool.
         let verified = verify_all(candidates).await;
         let now = db::now_ms();
-        let mut changes: Vec<(Entry, Change)> = Vec::with_capacity(verified.len());
+        let mut changes: Vec<(Entry, RemoteChange)> = Vec::with_capacity(verified.len());
         let mut pinned_now: HashSet<String> = HashSet::new();
         for (candidate, good) in verified {
             let entry = candidate.entry;
@@ -297,58 +297,44 @@ impl Federation {
         if !moved {
             return Ok(false);
         }
-        let mut applied = 0;
-        for (entry, change) in changes {
-            let id = match &change {
-                Change::Upsert(course) => course.id,
-                Change::Delete { id } => *id,
-            };
-            let held = store::record_version(&mut tx, id)
-                .await
-                .map_err(|e| e.to_string())?;
-            if held.is_some_and(|v| v >= entry.origin_version) {
-                report.skipped += 1;
-                continue;
-            }
-            let outcome = match &change {
-                Change::Upsert(course) => remote::upsert(&mut tx, backend, &me, course, now).await,
-                Change::Delete { id } => {
-                    remote::withdraw(
-                        &mut tx,
-                        backend,
-                        &me,
-                        *id,
-                        &entry.origin,
-                        entry.origin_version,
-                        now,
-                    )
-                    .await
-                }
-            }
+        // A record held at this version or newer (a withdrawal of a course never seen
+        // included) is skipped; the rest go to the catalog in one batch.
+        let ids: Vec<Uuid> = changes.iter().map(|(_, c)| c.id()).collect();
+        let held = store::record_versions(&mut tx, &ids)
+            .await
             .map_err(|e| e.to_string())?;
+        let (fresh, old): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(entry, change)| {
+            held.get(&change.id())
+                .is_none_or(|v| *v < entry.origin_version)
+        });
+        report.skipped += old.len() as u64;
+        let remote_changes: Vec<RemoteChange> = fresh.iter().map(|(_, c)| c.clone()).collect();
+        let outcomes = remote::apply_batch(&mut tx, backend, &me, &remote_changes, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut records = Vec::new();
+        for ((entry, change), outcome) in fresh.into_iter().zip(outcomes) {
             match outcome {
-                Applied::Applied => {
-                    let record = StoredRecord {
-                        course_id: id,
-                        origin: entry.origin.clone(),
-                        origin_version: entry.origin_version,
-                        op: entry.op.as_str().to_owned(),
-                        course: entry.course.to_string(),
-                        signature: entry.signature.clone(),
-                        origin_key: entry.origin_key.clone(),
-                        peer_id: peer.id,
-                    };
-                    store::save_record(&mut tx, &record, now)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    applied += 1;
-                }
+                Applied::Applied => records.push(StoredRecord {
+                    course_id: change.id(),
+                    origin: entry.origin,
+                    origin_version: entry.origin_version,
+                    op: entry.op.as_str().to_owned(),
+                    course: entry.course.to_string(),
+                    signature: entry.signature,
+                    origin_key: entry.origin_key,
+                    peer_id: peer.id,
+                }),
                 Applied::Stale => report.skipped += 1,
                 Applied::Refused(reason) => {
                     rejections.reject(peer, Some(entry.seq), &entry.origin, &reason);
                 }
             }
         }
+        let applied = records.len() as u64;
+        store::save_records(&mut tx, &records, now)
+            .await
+            .map_err(|e| e.to_string())?;
         store::advance(
             &mut tx,
             peer.id,

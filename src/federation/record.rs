@@ -14,7 +14,7 @@ use crate::catalog::model::{
     Audience, Course, CourseFields, Level, Subject, parse_credits, parse_description,
     parse_languages, parse_license, parse_list, parse_tags, parse_title,
 };
-use crate::catalog::remote::{RemoteCourse, RemoteFile};
+use crate::catalog::remote::{RemoteChange, RemoteCourse, RemoteFile};
 use crate::db;
 use crate::institutions::model::{RegionPath, Slug};
 use crate::media::content::{FileKind, parse_file_name};
@@ -172,15 +172,8 @@ pub fn signed_bytes(op: Op, course: &Value, origin: &str, origin_version: i64) -
     serde_jcs::to_vec(&object).expect("a JSON value always has a canonical form")
 }
 
-/// What a received entry holds, once its record is understood.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    Upsert(Box<RemoteCourse>),
-    Delete { id: Uuid },
-}
-
 /// Reads an entry's record into a change this catalog can apply, or says why it cannot.
-pub fn interpret(entry: &Entry, now_ms: i64) -> Result<Change, String> {
+pub fn interpret(entry: &Entry, now_ms: i64) -> Result<RemoteChange, String> {
     if !(1..=MAX_SAFE_INTEGER).contains(&entry.origin_version) {
         return Err(format!(
             "origin_version {} is out of range",
@@ -191,12 +184,16 @@ pub fn interpret(entry: &Entry, now_ms: i64) -> Result<Change, String> {
         Op::Delete => {
             let record: DeletedRecord = serde_json::from_value(entry.course.clone())
                 .map_err(|e| format!("the deleted course's record: {e}"))?;
-            Ok(Change::Delete { id: record.id })
+            Ok(RemoteChange::Withdraw {
+                id: record.id,
+                origin: entry.origin.clone(),
+                origin_version: entry.origin_version,
+            })
         }
         Op::Upsert => {
             let record: CourseRecord = serde_json::from_value(entry.course.clone())
                 .map_err(|e| format!("the course record: {e}"))?;
-            Ok(Change::Upsert(Box::new(remote_course(
+            Ok(RemoteChange::Upsert(Box::new(remote_course(
                 record,
                 &entry.origin,
                 entry.origin_version,
@@ -351,7 +348,7 @@ mod tests {
     #[test]
     fn a_good_record_becomes_a_remote_course() {
         let now = db::now_ms();
-        let Change::Upsert(course) = interpret(&entry(record()), now).unwrap() else {
+        let RemoteChange::Upsert(course) = interpret(&entry(record()), now).unwrap() else {
             panic!("an upsert")
         };
         assert_eq!(course.fields.title, "太极拳入门");

@@ -1,5 +1,7 @@
 //! Every SQL statement about peers, pinned origins, federated records and the server identity.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use uuid::Uuid;
@@ -249,41 +251,64 @@ pub struct StoredRecord {
     pub peer_id: Uuid,
 }
 
-/// The version of the newest record held for a course, if any.
-pub async fn record_version(
+/// The versions of the newest records held for these courses.
+pub async fn record_versions(
     conn: &mut AnyConnection,
-    course_id: Uuid,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT origin_version FROM federated_records WHERE course_id = $1")
-        .bind(course_id.to_string())
-        .fetch_optional(conn)
-        .await
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+    let mut versions = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT course_id, origin_version FROM federated_records WHERE course_id IN ({})",
+            placeholders(1, chunk.len())
+        )));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            versions.insert(
+                parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+                row.try_get("origin_version")?,
+            );
+        }
+    }
+    Ok(versions)
 }
 
-pub async fn save_record(
+/// Keeps (or replaces) the records, several per statement. Ids must be distinct.
+pub async fn save_records(
     conn: &mut AnyConnection,
-    record: &StoredRecord,
+    records: &[StoredRecord],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO federated_records (course_id, origin, origin_version, op, course, \
-         signature, origin_key, peer_id, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (course_id) DO UPDATE SET origin = excluded.origin, \
-         origin_version = excluded.origin_version, op = excluded.op, course = excluded.course, \
-         signature = excluded.signature, origin_key = excluded.origin_key, \
-         peer_id = excluded.peer_id, received_at = excluded.received_at",
-    )
-    .bind(record.course_id.to_string())
-    .bind(&record.origin)
-    .bind(record.origin_version)
-    .bind(&record.op)
-    .bind(&record.course)
-    .bind(&record.signature)
-    .bind(&record.origin_key)
-    .bind(record.peer_id.to_string())
-    .bind(now_ms)
-    .execute(conn)
-    .await?;
+    for chunk in records.chunks(200) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(i * 9 + 1, 9)))
+            .collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO federated_records (course_id, origin, origin_version, op, course, \
+             signature, origin_key, peer_id, received_at) VALUES {} \
+             ON CONFLICT (course_id) DO UPDATE SET origin = excluded.origin, \
+             origin_version = excluded.origin_version, op = excluded.op, \
+             course = excluded.course, signature = excluded.signature, \
+             origin_key = excluded.origin_key, peer_id = excluded.peer_id, \
+             received_at = excluded.received_at",
+            rows.join(", ")
+        )));
+        for record in chunk {
+            query = query
+                .bind(record.course_id.to_string())
+                .bind(&record.origin)
+                .bind(record.origin_version)
+                .bind(&record.op)
+                .bind(&record.course)
+                .bind(&record.signature)
+                .bind(&record.origin_key)
+                .bind(record.peer_id.to_string())
+                .bind(now_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -279,6 +279,12 @@ fn record(id: &str, title: &str, updated_at: &str) -> Value {
     })
 }
 
+fn with_file(mut course: Value, file_id: &str) -> Value {
+    course["files"] = json!([{"id": file_id, "name": "lesson.mp4", "content_type": "video/mp4",
+                              "kind": "video", "size": 1000, "sha256": "ab".repeat(32)}]);
+    course
+}
+
 fn signed_entry(identity: &Identity, seq: i64, course: Value) -> Value {
     let signature = identity.sign(&signed_bytes(Op::Upsert, &course, &identity.server_id, 1));
     json!({
@@ -307,7 +313,7 @@ async fn fake_changes(State(fake): State<FakePeer>, RawQuery(query): RawQuery) -
     let page = if since_zero {
         fake.feed.lock().unwrap().clone()
     } else {
-        json!({"origin": fake.identity.server_id, "entries": [], "next": 8})
+        json!({"origin": fake.identity.server_id, "entries": [], "next": 10})
     };
     let text = page.to_string();
     match fake.mode.load(Ordering::SeqCst) {
@@ -363,6 +369,9 @@ async fn tampered_and_malformed_entries_are_rejected_while_the_rest_apply() {
     let foreign = "0190f5a0-0000-7000-8000-00000000000e";
     let own = "0190f5a0-0000-7000-8000-00000000000f";
     let future = "0190f5a0-0000-7000-8000-000000000010";
+    let owner = "0190f5a0-0000-7000-8000-000000000011";
+    let thief = "0190f5a0-0000-7000-8000-000000000012";
+    let shared_file = "0190f5a0-0000-7000-8000-0000000000f1";
     let now = "2026-06-01T00:00:00Z";
 
     let mut changed_after_signing = signed_entry(&identity, 2, record(tampered, "原标题", now));
@@ -387,8 +396,11 @@ async fn tampered_and_malformed_entries_are_rejected_while_the_rest_apply() {
             relayed,
             mine,
             signed_entry(&identity, 8, record(future, "未来", "2999-01-01T00:00:00Z")),
+            signed_entry(&identity, 9, with_file(record(owner, "有视频的课", now), shared_file)),
+            // Claims the file of the course before it.
+            signed_entry(&identity, 10, with_file(record(thief, "偷文件", now), shared_file)),
         ],
-        "next": 8
+        "next": 10
     });
     let fake = FakePeer {
         identity,
@@ -435,15 +447,16 @@ async fn tampered_and_malformed_entries_are_rejected_while_the_rest_apply() {
 
     fake.mode.store(0, Ordering::SeqCst);
     let report = synced(&province, &admin, &peer).await;
-    assert_eq!(report["received"], 8, "{report}");
-    assert_eq!(report["applied"], 2, "{report}");
+    assert_eq!(report["received"], 10, "{report}");
+    assert_eq!(report["applied"], 3, "{report}");
     assert_eq!(report["skipped"], 1, "{report}");
-    assert_eq!(report["rejected"], 5, "{report}");
-    assert_eq!(report["last_seq"], 8);
+    assert_eq!(report["rejected"], 6, "{report}");
+    assert_eq!(report["last_seq"], 10);
 
     assert_eq!(course_status(&province, good_a).await, StatusCode::OK);
     assert_eq!(course_status(&province, good_c).await, StatusCode::OK);
-    for refused in [tampered, bad_signature, foreign, own, future] {
+    assert_eq!(course_status(&province, owner).await, StatusCode::OK);
+    for refused in [tampered, bad_signature, foreign, own, future, thief] {
         assert_eq!(
             course_status(&province, refused).await,
             StatusCode::NOT_FOUND,
@@ -452,8 +465,8 @@ async fn tampered_and_malformed_entries_are_rejected_while_the_rest_apply() {
     }
     let state = peer_state(&province, peer["id"].as_str().unwrap()).await;
     assert_eq!(state["state"], "ok");
-    assert_eq!(state["records_received"], 8);
-    assert_eq!(state["records_rejected"], 5);
+    assert_eq!(state["records_received"], 10);
+    assert_eq!(state["records_rejected"], 6);
     assert!(state["last_rejection"].as_str().is_some());
     // The stranger's key was never pinned: its entry did not verify.
     let peers: Value = province.get("/api/v1/peers").await.json().await.unwrap();
