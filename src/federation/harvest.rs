@@ -120,6 +120,7 @@ impl Federation {
                 "{}/federation/v1/changes?since={since}&limit={PAGE_LIMIT}",
                 peer.url
             );
+            let fetch_started = Instant::now();
             let body = match self.fetch(&url, MAX_PAGE_BYTES).await {
                 Ok(body) => body,
                 // The peer's log is shorter than our position (it was restored from an older
@@ -137,6 +138,7 @@ impl Federation {
                 }
                 Err(error) => return Err(error.to_string()),
             };
+            let fetched = fetch_started.elapsed();
             let page: Page<Value> = serde_json::from_slice(&body)
                 .map_err(|e| format!("{url} did not answer with a feed page: {e}"))?;
             if page.origin != peer.server_id {
@@ -155,9 +157,16 @@ impl Federation {
                 ));
             }
             let next = page.next;
+            let entries = page.entries.len();
+            let apply_started = Instant::now();
             let moved = self
                 .apply_page(peer, since, next, page.entries, report)
                 .await?;
+            tracing::debug!(
+                peer = %peer.server_id, entries, next,
+                fetch_ms = fetched.as_millis(), apply_ms = apply_started.elapsed().as_millis(),
+                "applied a feed page"
+            );
             if !moved {
                 // Another node of this cluster applied this page first; it carries on.
                 return Ok(());
@@ -239,7 +248,13 @@ impl Federation {
         }
 
         // Signatures: CPU work, split across the blocking pool.
+        let verify_started = Instant::now();
         let verified = verify_all(candidates).await;
+        tracing::debug!(
+            entries = verified.len(),
+            verify_ms = verify_started.elapsed().as_millis(),
+            "verified a page's signatures"
+        );
         let now = db::now_ms();
         let mut changes: Vec<(Entry, RemoteChange)> = Vec::with_capacity(verified.len());
         let mut pinned_now: HashSet<String> = HashSet::new();
