@@ -166,6 +166,13 @@ fn verdict(pass: bool) -> &'static str {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // RUST_LOG=shuyuan::federation=debug shows the harvester's time per page.
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let records: i64 = if quick { 5_000 } else { 100_000 };
     let admin_url =

@@ -559,6 +559,10 @@ pub async fn read_log(pool: &AnyPool, since: i64, limit: u32) -> Result<Vec<LogR
 /// The newest log entry of each course changed after `since`, oldest first: what a follower
 /// that only needs each course's current state must read (the federation feed). Cost follows
 /// the number of courses changed, not the number of changes.
+///
+/// Written as a correlated `MAX` (one probe of `catalog_log_by_course_seq` per row, walking
+/// `seq` in order until `limit` rows qualify) rather than `NOT EXISTS`: PostgreSQL's generic
+/// plan for the prepared anti-join hashed the whole log on every page.
 pub async fn read_latest_changes(
     pool: &AnyPool,
     since: i64,
@@ -566,8 +570,8 @@ pub async fn read_latest_changes(
 ) -> Result<Vec<LogRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT seq, course_id, op, origin, origin_version, created_at FROM catalog_log l \
-         WHERE seq > $1 AND NOT EXISTS \
-           (SELECT 1 FROM catalog_log n WHERE n.course_id = l.course_id AND n.seq > l.seq) \
+         WHERE seq > $1 \
+           AND seq = (SELECT MAX(n.seq) FROM catalog_log n WHERE n.course_id = l.course_id) \
          ORDER BY seq LIMIT $2",
     )
     .bind(since)
