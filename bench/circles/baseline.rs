@@ -97,6 +97,8 @@ pub fn main() {
 async fn serve_socket(stream: TcpStream, rooms: Rooms) {
     let _ = stream.set_nodelay(true);
     let mut path = String::new();
+    // The callback's error type (an HTTP response) is tungstenite's, not ours to box.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, response: Response| {
         path = request.uri().path().to_owned();
         Ok(response)
