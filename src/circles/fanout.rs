@@ -36,15 +36,14 @@ enum What {
 }
 
 impl Notice {
-    /// The notice for an event other nodes must hear of; presence is per node.
-    pub fn of(node: Uuid, circle: Uuid, event: &RoomEvent) -> Option<Notice> {
+    /// The notice of an event for the other nodes (presence is per node and no event).
+    pub fn of(node: Uuid, circle: Uuid, event: &RoomEvent) -> Notice {
         let what = match event {
             RoomEvent::Message(message) => What::Message { seq: message.seq },
             RoomEvent::Deleted(seq) => What::Deleted { seq: *seq },
             RoomEvent::Removed(user) => What::Removed { user: *user },
-            RoomEvent::Presence(_) => return None,
         };
-        Some(Notice { node, circle, what })
+        Notice { node, circle, what }
     }
 }
 
@@ -117,7 +116,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notices_round_trip_and_presence_is_not_sent() {
+    fn notices_round_trip() {
         let notice = Notice {
             node: Uuid::nil(),
             circle: Uuid::nil(),
@@ -129,13 +128,9 @@ mod tests {
             "{text}"
         );
         assert_eq!(serde_json::from_str::<Notice>(&text).unwrap(), notice);
-        assert!(
-            Notice::of(
-                Uuid::nil(),
-                Uuid::nil(),
-                &RoomEvent::Presence(Arc::new(Vec::new()))
-            )
-            .is_none()
+        assert_eq!(
+            Notice::of(Uuid::nil(), Uuid::nil(), &RoomEvent::Deleted(3)).what,
+            What::Deleted { seq: 3 }
         );
     }
 }

@@ -1,11 +1,15 @@
 //! The room hub: one broadcast channel per circle that has someone connected, and who is
 //! online. A `std::sync::Mutex` suffices (nothing awaits while holding it); rooms are created
 //! when the first socket joins and removed when the last leaves.
+//!
+//! Who is online is a snapshot, not an event stream: it lives in a `watch` channel per room,
+//! so a socket only ever reads the newest list, and a crowd joining at once never fills the
+//! room's event queue (which would close its sockets as too slow).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::model::{Author, Message};
@@ -17,23 +21,26 @@ pub const ROOM_QUEUE: usize = 256;
 #[derive(Debug, Clone)]
 pub enum RoomEvent {
     Message(Arc<Message>),
-    Presence(Arc<Vec<Author>>),
     Deleted(i64),
     /// This user no longer belongs to the circle: their sockets close.
     Removed(Uuid),
 }
 
+/// Who is online in a room, sorted by display name.
+pub type Online = Arc<Vec<Author>>;
+
 struct Room {
     sender: broadcast::Sender<RoomEvent>,
+    presence: watch::Sender<Online>,
     /// Online users and how many sockets each has open.
     online: HashMap<Uuid, (Author, usize)>,
 }
 
 impl Room {
-    fn presence(&self) -> RoomEvent {
+    fn announce_presence(&self) {
         let mut online: Vec<Author> = self.online.values().map(|(a, _)| a.clone()).collect();
         online.sort_by(|a, b| a.display_name.cmp(&b.display_name));
-        RoomEvent::Presence(Arc::new(online))
+        self.presence.send_replace(Arc::new(online));
     }
 }
 
@@ -56,27 +63,35 @@ pub struct Presence {
 }
 
 impl RoomHub {
-    /// Subscribes to a circle's events and marks `author` online (announced to the room).
+    /// Subscribes to a circle's events and to who is online, and marks `author` online
+    /// (announced to the room, this socket included).
     pub fn join(
         self: &Arc<Self>,
         circle_id: Uuid,
         author: Author,
-    ) -> (broadcast::Receiver<RoomEvent>, Presence) {
+    ) -> (
+        broadcast::Receiver<RoomEvent>,
+        watch::Receiver<Online>,
+        Presence,
+    ) {
         let mut rooms = self.rooms.lock().expect("the hub lock is never poisoned");
         let room = rooms.entry(circle_id).or_insert_with(|| Room {
             sender: broadcast::channel(ROOM_QUEUE).0,
+            presence: watch::channel(Arc::new(Vec::new())).0,
             online: HashMap::new(),
         });
         let receiver = room.sender.subscribe();
+        // Subscribed before the announcement, so this socket sees it as a change.
+        let online = room.presence.subscribe();
         let user_id = author.id;
         room.online.entry(user_id).or_insert((author, 0)).1 += 1;
-        let _ = room.sender.send(room.presence());
+        room.announce_presence();
         let presence = Presence {
             hub: self.clone(),
             circle_id,
             user_id,
         };
-        (receiver, presence)
+        (receiver, online, presence)
     }
 
     /// Sends an event to everyone connected to the circle on this node.
@@ -102,7 +117,7 @@ impl RoomHub {
         if room.online.is_empty() {
             rooms.remove(&circle_id);
         } else {
-            let _ = room.sender.send(room.presence());
+            room.announce_presence();
         }
     }
 }

@@ -19,6 +19,13 @@ use crate::db::rfc3339;
 
 /// Largest frame a client may send; larger ones close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// The socket's read buffer. tungstenite's default (128 KiB) is zero-filled on the first read,
+/// so every idle socket held 128 KiB; client frames are small, and a larger one grows it.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// A presence frame lists everyone online: a socket sends at most one per this interval, the
+/// newest list (the first at once), so a crowd joining together costs each socket one frame
+/// per interval rather than one per join.
+const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A socket that sends nothing (not even a pong) for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -139,7 +146,7 @@ pub async fn run(socket: WebSocket, session: Session) {
     };
     // Subscribe before reading the replay: whatever commits meanwhile arrives as an event, and
     // `last_sent` filters out what the replay already carried.
-    let (mut events, _presence) = session.circles.hub().join(session.circle_id, author);
+    let (mut events, mut online, _presence) = session.circles.hub().join(session.circle_id, author);
 
     let mut last_sent = match start(&session, &mut sink).await {
         Ok(last_sent) => last_sent,
@@ -153,10 +160,31 @@ pub async fn run(socket: WebSocket, session: Session) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.reset();
     let mut last_heard = Instant::now();
+    // Who is online changed and this socket has not said so yet; when it next may.
+    let mut presence_pending = false;
+    let mut next_presence = tokio::time::Instant::now();
 
     loop {
         let next = tokio::select! {
             event = events.recv() => on_event(event, &session, &mut last_sent, &mut sink).await,
+            changed = online.changed(), if !presence_pending => match changed {
+                Ok(()) => {
+                    presence_pending = true;
+                    Next::Continue
+                }
+                // The room is gone, so this socket is no longer in it.
+                Err(_) => Next::Stop,
+            },
+            () = tokio::time::sleep_until(next_presence), if presence_pending => {
+                presence_pending = false;
+                next_presence = tokio::time::Instant::now() + PRESENCE_INTERVAL;
+                let list = online.borrow_and_update().clone();
+                if sink.send(encode(&presence_frame(&list))).await.is_err() {
+                    Next::Stop
+                } else {
+                    Next::Continue
+                }
+            }
             frame = stream.next() => {
                 last_heard = Instant::now();
                 on_client_frame(frame, &session, &mut sink).await
@@ -216,7 +244,7 @@ where
             .await
             .map_err(|error| tracing::warn!(%error, "loading the circle failed"))?,
     };
-    // Presence needs no sending here: joining the hub broadcast it, to this socket too.
+    // Presence needs no sending here: joining the hub announced it, to this socket too.
     Ok(last_sent)
 }
 
@@ -260,7 +288,6 @@ where
             *last_sent = message.seq;
             encode(&message_frame(&message))
         }
-        Ok(RoomEvent::Presence(online)) => encode(&presence_frame(&online)),
         Ok(RoomEvent::Deleted(seq)) => encode(&ServerFrame::Deleted { seq }),
         Ok(RoomEvent::Removed(user_id)) if user_id == session.actor.id => {
             return Next::Close(close(CLOSE_POLICY, "no longer a member of this circle"));

@@ -39,6 +39,13 @@ use model::{Author, BodyError, Circle, CircleRole, CourseCard, Message, Visibili
 /// back through the history endpoint.
 pub const REPLAY_CAP: u32 = 500;
 pub const MAX_HISTORY_PAGE: u32 = 200;
+/// A send holds the lock of its circle's stripe from before its transaction until it has
+/// published, so this node publishes each circle's messages in seq order. Otherwise a later
+/// message published first leaves every socket of the room a hole to fill from the database:
+/// a query per socket, a thousand per message in a big circle. Writers of one circle wait
+/// for each other anyway (SQLite has one writer; PostgreSQL locks the circle's row for
+/// `last_seq`).
+const SEND_STRIPES: usize = 64;
 
 /// Why a `send` frame was refused: each becomes an `error` frame with this code.
 #[derive(Debug, PartialEq, Eq)]
@@ -91,6 +98,7 @@ pub struct Circles {
     /// Looks up courses that messages link to, for their cards.
     catalog: Catalog,
     hub: Arc<RoomHub>,
+    send_order: Arc<[tokio::sync::Mutex<()>]>,
     send_limiter: Arc<DefaultKeyedRateLimiter<Uuid>>,
     /// This process among the cluster's nodes: it skips its own notifications.
     node_id: Uuid,
@@ -110,6 +118,9 @@ impl Circles {
             db,
             catalog,
             hub: Arc::new(RoomHub::default()),
+            send_order: (0..SEND_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             send_limiter: Arc::new(DefaultKeyedRateLimiter::keyed(
                 Quota::per_second(messages_per_second).allow_burst(burst),
             )),
@@ -130,9 +141,7 @@ impl Circles {
     async fn publish(&self, circle_id: Uuid, event: RoomEvent) {
         let notice = fanout::Notice::of(self.node_id, circle_id, &event);
         self.hub.publish(circle_id, event);
-        if let Some(notice) = notice {
-            fanout::notify(&self.db, &notice).await;
-        }
+        fanout::notify(&self.db, &notice).await;
     }
 
     /// The card of the first live course of this server the body links to.
@@ -373,6 +382,8 @@ impl Circles {
         if self.send_limiter.check_key(&actor.id).is_err() {
             return Ok(Err(SendRefusal::RateLimited));
         }
+        let stripe = (circle_id.as_u128() % SEND_STRIPES as u128) as usize;
+        let _in_seq_order = self.send_order[stripe].lock().await;
         let mut tx = self.db.begin_write().await?;
         if let Some(existing) =
             store::find_by_client_id(&mut tx, circle_id, actor.id, client_id).await?

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::live::{self, MAX_FRAME_BYTES, Session};
+use super::live::{self, MAX_FRAME_BYTES, READ_BUFFER_BYTES, Session};
 use super::model::{Circle, CircleRole, Message, Visibility};
 use crate::db::rfc3339;
 use crate::error::{ApiError, Problem};
@@ -437,5 +437,6 @@ async fn open_live_socket(
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| live::run(socket, session)))
 }
