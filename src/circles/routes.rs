@@ -427,11 +427,18 @@ async fn open_live_socket(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     state.circles.open_live(&auth.user, id, query.since).await?;
+    // Without `since`, the socket starts at the circle's last message *now*, before the 101 is
+    // sent: a message committed between the answer and the socket joining the room is then
+    // replayed, not lost (the client cannot know it should have asked for it).
+    let since = match query.since {
+        Some(since) => since,
+        None => state.circles.latest_seq(id).await?,
+    };
     let session = Session {
         circles: state.circles.clone(),
         actor: auth.user,
         circle_id: id,
-        since: query.since,
+        since: Some(since),
         shutdown: state.shutdown.clone(),
     };
     Ok(upgrade
