@@ -105,7 +105,6 @@ async fn serve_socket(stream: TcpStream, rooms: Rooms) {
     };
     // The same socket settings as Shuyuan's live socket, so the two differ only above them.
     let config = WebSocketConfig::default()
-        .read_buffer_size(live::READ_BUFFER_BYTES)
         .max_message_size(Some(live::MAX_FRAME_BYTES))
         .max_frame_size(Some(live::MAX_FRAME_BYTES));
     let Ok(socket) =

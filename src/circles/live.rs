@@ -19,9 +19,6 @@ use crate::db::rfc3339;
 
 /// Largest frame a client may send; larger ones close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// The socket's read buffer. tungstenite's default (128 KiB) is zero-filled on the first read,
-/// so every idle socket held 128 KiB; client frames are small, and a larger one grows it.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// A presence frame lists everyone online: a socket sends at most one per this interval, the
 /// newest list (the first at once), so a crowd joining together costs each socket one frame
 /// per interval rather than one per join.
