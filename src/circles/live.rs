@@ -131,7 +131,8 @@ pub struct Session {
     pub circles: Circles,
     pub actor: User,
     pub circle_id: Uuid,
-    pub since: Option<i64>,
+    /// The last seq the client has: its `since`, or the circle's last seq when it opened.
+    pub since: i64,
     pub shutdown: CancellationToken,
 }
 
@@ -209,38 +210,28 @@ pub async fn run(socket: WebSocket, session: Session) {
     }
 }
 
-/// Sends the replay (or nothing, without `since`); returns the last seq the client now has.
+/// Sends what came after `since`; returns the last seq the client now has.
 async fn start<S>(session: &Session, sink: &mut S) -> Result<i64, ()>
 where
     S: SinkExt<Frame> + Unpin,
 {
-    let last_sent = match session.since {
-        Some(since) => {
-            let (messages, gap) = session
-                .circles
-                .replay(session.circle_id, since)
-                .await
-                .map_err(|error| tracing::warn!(%error, "replay failed"))?;
-            if let Some((from, to)) = gap {
-                sink.send(encode(&ServerFrame::Gap { from, to }))
-                    .await
-                    .map_err(|_| ())?;
-            }
-            let mut last = since;
-            for message in &messages {
-                sink.send(encode(&message_frame(message)))
-                    .await
-                    .map_err(|_| ())?;
-                last = message.seq;
-            }
-            last
-        }
-        None => session
-            .circles
-            .latest_seq(session.circle_id)
+    let (messages, gap) = session
+        .circles
+        .replay(session.circle_id, session.since)
+        .await
+        .map_err(|error| tracing::warn!(%error, "replay failed"))?;
+    if let Some((from, to)) = gap {
+        sink.send(encode(&ServerFrame::Gap { from, to }))
             .await
-            .map_err(|error| tracing::warn!(%error, "loading the circle failed"))?,
-    };
+            .map_err(|_| ())?;
+    }
+    let mut last_sent = session.since;
+    for message in &messages {
+        sink.send(encode(&message_frame(message)))
+            .await
+            .map_err(|_| ())?;
+        last_sent = message.seq;
+    }
     // Presence needs no sending here: joining the hub announced it, to this socket too.
     Ok(last_sent)
 }

@@ -438,7 +438,7 @@ async fn open_live_socket(
         circles: state.circles.clone(),
         actor: auth.user,
         circle_id: id,
-        since: Some(since),
+        since,
         shutdown: state.shutdown.clone(),
     };
     Ok(upgrade

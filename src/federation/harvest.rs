@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::identity::{parse_public_key, verify};
+use super::identity::{parse_public_key, public_key_text, verify};
 use super::record::{Entry, Page, interpret, signed_bytes};
 use super::store::{self, Peer, StoredRecord};
 use super::{Federation, FederationError, FetchError};
@@ -272,7 +272,7 @@ impl Federation {
             if let Some(source) = candidate.pin_source
                 && !pinned_now.contains(&entry.origin)
             {
-                let key = identity_key_text(&candidate.key);
+                let key = public_key_text(&candidate.key);
                 let (pinned, new) =
                     store::pin_origin(pool, &entry.origin, &key, source, Some(peer.id), now)
                         .await
@@ -397,11 +397,6 @@ impl Federation {
         }
         Ok(parse_public_key(&entry.origin_key).map(|key| (key, Some("relay"))))
     }
-}
-
-fn identity_key_text(key: &VerifyingKey) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(key.as_bytes())
 }
 
 /// Checks every candidate's signature, in two halves on the blocking pool (two cores).

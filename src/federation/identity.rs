@@ -62,7 +62,7 @@ impl Identity {
 
     /// Standard base64 of the 32-byte public key.
     pub fn public_key(&self) -> String {
-        STANDARD.encode(self.key.verifying_key().as_bytes())
+        public_key_text(&self.key.verifying_key())
     }
 
     /// Standard base64 of the 64-byte signature of `message`.
@@ -88,6 +88,11 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// A public key in its published form: standard base64 of its 32 bytes.
+pub fn public_key_text(key: &VerifyingKey) -> String {
+    STANDARD.encode(key.as_bytes())
 }
 
 /// A public key from its standard base64 form, if it is one.
