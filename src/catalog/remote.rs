@@ -92,7 +92,7 @@ impl RemoteChange {
 }
 
 /// Rows per multi-row statement: well under both backends' limits on bound values.
-const ROWS_PER_STATEMENT: usize = 200;
+const ROWS_PER_STATEMENT: usize = 500;
 
 fn refuse_foreign(origin: &str, current_origin: &str, local_origin: &str) -> Option<Applied> {
     if current_origin == local_origin {
@@ -180,7 +180,10 @@ pub async fn apply_batch(
         );
         Ok(())
     };
-    for (column, keys) in [("id", &file_ids), ("course_id", &ids)] {
+    // Only courses held here can have files here: a fresh peer's catch-up, all new courses,
+    // looks up none.
+    let held_ids: Vec<String> = courses.keys().map(Uuid::to_string).collect();
+    for (column, keys) in [("id", &file_ids), ("course_id", &held_ids)] {
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {file_columns} FROM course_files WHERE {column} IN ({})",

@@ -81,7 +81,23 @@ impl Db {
                     format!("{url}?mode=rwc")
                 }
             }
-            Backend::Postgres => url.to_owned(),
+            Backend::Postgres => {
+                // Statements are prepared once per connection; after five runs PostgreSQL may
+                // keep a generic plan costed when the tables were small (a fresh peer's
+                // catalog), and a seq scan chosen then stays while the table grows to 100k
+                // rows. Our statements are cheap to plan, so plan each run for its values.
+                // JIT compiling pays off for long analytic queries, not ours: the feed's
+                // page query (a LIMIT over a correlated filter, costed high) spent ~100 ms
+                // compiling to run for 3 ms.
+                options = options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("SET plan_cache_mode = force_custom_plan; SET jit = off")
+                            .await?;
+                        Ok(())
+                    })
+                });
+                url.to_owned()
+            }
         };
         let pool = options
             .connect(&url)

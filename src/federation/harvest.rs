@@ -62,6 +62,15 @@ struct Candidate {
     pin_source: Option<&'static str>,
 }
 
+/// A page checked and ready to write.
+struct Prepared {
+    received: u64,
+    skipped: u64,
+    new_origins: Vec<String>,
+    rejections: Rejections,
+    changes: Vec<(Entry, RemoteChange)>,
+}
+
 struct Rejections {
     count: u64,
     last: Option<String>,
@@ -112,15 +121,63 @@ impl Federation {
         }
     }
 
+    /// Reads the feed in overlapping stages: while page N is written to the database, page
+    /// N+1 is fetched (the peer builds it meanwhile), parsed and verified.
     async fn pull(&self, peer: &Peer, report: &mut SyncReport) -> Result<(), String> {
-        let mut since = peer.last_seq;
-        let mut restarted = false;
+        let Some((mut since, first)) = self.fetch_page(peer, peer.last_seq, true).await? else {
+            return Ok(());
+        };
+        let mut current = (first.next, self.prepare_page(peer, first.entries).await?);
         loop {
-            let url = format!(
-                "{}/federation/v1/changes?since={since}&limit={PAGE_LIMIT}",
-                peer.url
+            let (next, prepared) = current;
+            let entries = prepared.received;
+            let write_started = Instant::now();
+            let (moved, following) = tokio::join!(
+                self.write_page(peer, since, next, prepared, report),
+                async {
+                    match self.fetch_page(peer, next, false).await? {
+                        Some((_, page)) => Ok::<_, String>(Some((
+                            page.next,
+                            self.prepare_page(peer, page.entries).await?,
+                        ))),
+                        None => Ok(None),
+                    }
+                },
             );
-            let fetch_started = Instant::now();
+            let moved = moved?;
+            tracing::debug!(
+                peer = %peer.server_id, entries, next,
+                write_ms = write_started.elapsed().as_millis(),
+                "applied a feed page"
+            );
+            if !moved {
+                // Another node of this cluster applied this page first; it carries on.
+                return Ok(());
+            }
+            report.pages += 1;
+            report.last_seq = next;
+            since = next;
+            match following? {
+                Some(following) => current = following,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The page after `since`, with the position it follows (0 when the peer no longer knew
+    /// `since` and its feed starts over); `None` when it has no entries.
+    /// Only the first page of a sync may start the feed over: later ones are fetched while
+    /// the page before is still being written.
+    async fn fetch_page(
+        &self,
+        peer: &Peer,
+        since: i64,
+        may_restart: bool,
+    ) -> Result<Option<(i64, Page<Value>)>, String> {
+        let mut since = since;
+        let mut restarted = !may_restart;
+        loop {
+            let url = feed_url(peer, since);
             let body = match self.fetch(&url, MAX_PAGE_BYTES).await {
                 Ok(body) => body,
                 // The peer's log is shorter than our position (it was restored from an older
@@ -138,7 +195,6 @@ impl Federation {
                 }
                 Err(error) => return Err(error.to_string()),
             };
-            let fetched = fetch_started.elapsed();
             let page: Page<Value> = serde_json::from_slice(&body)
                 .map_err(|e| format!("{url} did not answer with a feed page: {e}"))?;
             if page.origin != peer.server_id {
@@ -148,7 +204,7 @@ impl Federation {
                 ));
             }
             if page.entries.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             if page.next <= since {
                 return Err(format!(
@@ -156,36 +212,13 @@ impl Federation {
                     page.next
                 ));
             }
-            let next = page.next;
-            let entries = page.entries.len();
-            let apply_started = Instant::now();
-            let moved = self
-                .apply_page(peer, since, next, page.entries, report)
-                .await?;
-            tracing::debug!(
-                peer = %peer.server_id, entries, next,
-                fetch_ms = fetched.as_millis(), apply_ms = apply_started.elapsed().as_millis(),
-                "applied a feed page"
-            );
-            if !moved {
-                // Another node of this cluster applied this page first; it carries on.
-                return Ok(());
-            }
-            report.pages += 1;
-            report.last_seq = next;
-            since = next;
+            return Ok(Some((since, page)));
         }
     }
 
-    /// Verifies and applies one page; `false` if the peer's position had moved meanwhile.
-    async fn apply_page(
-        &self,
-        peer: &Peer,
-        since: i64,
-        next: i64,
-        raw_entries: Vec<Value>,
-        report: &mut SyncReport,
-    ) -> Result<bool, String> {
+    /// Parses a page's entries, finds their keys, verifies their signatures (pinning new
+    /// origins' keys) and checks each record: everything but the database write.
+    async fn prepare_page(&self, peer: &Peer, raw_entries: Vec<Value>) -> Result<Prepared, String> {
         let me = self.inner.identity.server_id.clone();
         let pool = self.inner.db.pool();
         let mut rejections = Rejections {
@@ -193,7 +226,8 @@ impl Federation {
             last: None,
         };
         let received = raw_entries.len() as u64;
-        report.received += received;
+        let mut skipped = 0;
+        let mut new_origins = Vec::new();
 
         // Parse each entry alone; find each origin's key.
         let mut keys: HashMap<String, Option<(VerifyingKey, Option<&'static str>)>> =
@@ -209,7 +243,7 @@ impl Federation {
                 }
             };
             if entry.origin == me {
-                report.skipped += 1;
+                skipped += 1;
                 continue;
             }
             if !keys.contains_key(&entry.origin) {
@@ -288,7 +322,7 @@ impl Federation {
                 }
                 if new {
                     tracing::info!(origin = %entry.origin, source, via = %peer.server_id, "pinned a new origin's key");
-                    report.new_origins.push(entry.origin.clone());
+                    new_origins.push(entry.origin.clone());
                 }
                 pinned_now.insert(entry.origin.clone());
             }
@@ -298,7 +332,37 @@ impl Federation {
             }
         }
 
-        // One transaction: position, records, log.
+        Ok(Prepared {
+            received,
+            skipped,
+            new_origins,
+            rejections,
+            changes,
+        })
+    }
+
+    /// Writes a prepared page in one transaction: position, records, log. `false` if the
+    /// peer's position had moved meanwhile (another node of this cluster wrote the page).
+    async fn write_page(
+        &self,
+        peer: &Peer,
+        since: i64,
+        next: i64,
+        prepared: Prepared,
+        report: &mut SyncReport,
+    ) -> Result<bool, String> {
+        let Prepared {
+            received,
+            skipped,
+            new_origins,
+            mut rejections,
+            changes,
+        } = prepared;
+        report.received += received;
+        report.skipped += skipped;
+        report.new_origins.extend(new_origins);
+        let me = &self.inner.identity.server_id;
+        let now = db::now_ms();
         let backend = self.inner.db.backend();
         let mut tx = self
             .inner
@@ -324,7 +388,7 @@ impl Federation {
         });
         report.skipped += old.len() as u64;
         let remote_changes: Vec<RemoteChange> = fresh.iter().map(|(_, c)| c.clone()).collect();
-        let outcomes = remote::apply_batch(&mut tx, backend, &me, &remote_changes, now)
+        let outcomes = remote::apply_batch(&mut tx, backend, me, &remote_changes, now)
             .await
             .map_err(|e| e.to_string())?;
         let mut records = Vec::new();
@@ -397,6 +461,13 @@ impl Federation {
         }
         Ok(parse_public_key(&entry.origin_key).map(|key| (key, Some("relay"))))
     }
+}
+
+fn feed_url(peer: &Peer, since: i64) -> String {
+    format!(
+        "{}/federation/v1/changes?since={since}&limit={PAGE_LIMIT}",
+        peer.url
+    )
 }
 
 /// Checks every candidate's signature, in two halves on the blocking pool (two cores).
