@@ -205,3 +205,41 @@ async fn the_web_shell_is_served_with_a_strict_content_security_policy() {
     let style = app.get("/style.css").await;
     assert!(content_type(style.headers()).starts_with("text/css"));
 }
+
+/// Every pooled connection is set up for this server's short statements: on PostgreSQL each
+/// run gets a plan for its own values (a generic plan costed on an empty table once scanned
+/// 100k rows per feed page) and no JIT (compiling cost 30× the query); on SQLite foreign keys
+/// are on.
+#[tokio::test]
+async fn database_connections_are_set_up_for_short_statements() {
+    let app = TestApp::spawn().await;
+    let pool = app.db.pool();
+    match app.db.backend() {
+        shuyuan::db::Backend::Postgres => {
+            // Three connections held at once: each was set up, not only the first.
+            let mut held = Vec::new();
+            for _ in 0..3 {
+                held.push(pool.acquire().await.unwrap());
+            }
+            for conn in &mut held {
+                let plans: String = sqlx::query_scalar("SHOW plan_cache_mode")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+                assert_eq!(plans, "force_custom_plan");
+                let jit: String = sqlx::query_scalar("SHOW jit")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+                assert_eq!(jit, "off");
+            }
+        }
+        shuyuan::db::Backend::Sqlite => {
+            let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(foreign_keys, 1);
+        }
+    }
+}
