@@ -248,7 +248,7 @@ fn with_cue_boosts(
     parsed: &ParsedText,
     query: Box<dyn Query>,
 ) -> tantivy::Result<Box<dyn Query>> {
-    let Some(segment_query) = segment_text_query(fields, parsed, None) else {
+    let Some(segment_query) = segment_text_query(fields, parsed, &[]) else {
         return Ok(query);
     };
     let top = searcher.search(
@@ -281,10 +281,12 @@ fn with_cue_boosts(
 }
 
 /// Segment documents (of one course, or all) whose text matches the query's words.
+/// Subtitle cues and document pages matching the text, of any course when `course_ids` is
+/// empty, else of those courses only.
 fn segment_text_query(
     fields: &Fields,
     parsed: &ParsedText,
-    course_id: Option<&str>,
+    course_ids: &[&str],
 ) -> Option<BooleanQuery> {
     let mut zh_en = analysis::zh_en_analyzer();
     let all_text = format!("{} {}", parsed.loose, parsed.phrases.join(" "));
@@ -305,14 +307,18 @@ fn segment_text_query(
         ),
         (Occur::Must, Box::new(BooleanQuery::new(words))),
     ];
-    if let Some(course_id) = course_id {
-        clauses.push((
-            Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_text(fields.course_id, course_id),
-                IndexRecordOption::Basic,
-            )),
-        ));
+    if !course_ids.is_empty() {
+        let courses: Vec<(Occur, Box<dyn Query>)> = course_ids
+            .iter()
+            .map(|id| {
+                let query: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(fields.course_id, id),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, query)
+            })
+            .collect();
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(courses))));
     }
     Some(BooleanQuery::new(clauses))
 }
@@ -455,7 +461,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
             snippets.push((field, generator));
         }
     }
-    let mut out = Vec::with_capacity(hits.len());
+    let mut page = Vec::with_capacity(hits.len());
     for (score, address) in hits.drain(..) {
         let doc: TantivyDocument = searcher.doc(address)?;
         let course_id = doc
@@ -463,6 +469,20 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned();
+        page.push((score, doc, course_id));
+    }
+    // One count over the page's courses decides whether any of them has a matching cue or
+    // page; most pages have none, and then no hit pays for a search of its own.
+    let parsed = parse_text(text);
+    let with_media = !browse && {
+        let ids: Vec<&str> = page.iter().map(|(_, _, id)| id.as_str()).collect();
+        match segment_text_query(fields, &parsed, &ids) {
+            Some(query) => searcher.search(&query, &Count)? > 0,
+            None => false,
+        }
+    };
+    let mut out = Vec::with_capacity(page.len());
+    for (score, doc, course_id) in page {
         let summary: Summary = doc
             .get_first(fields.summary)
             .and_then(|v| v.as_str())
@@ -471,10 +491,10 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
                 tantivy::TantivyError::InternalError("course document without summary".into())
             })?;
         let snippet = best_snippet(&mut snippets, &doc, &summary);
-        let matches = if browse {
-            Vec::new()
+        let matches = if with_media {
+            media_matches(&searcher, fields, &course_id, &parsed)?
         } else {
-            media_matches(&searcher, fields, &course_id, &parse_text(text))?
+            Vec::new()
         };
         out.push(Hit {
             course_id,
@@ -653,7 +673,7 @@ fn media_matches(
     course_id: &str,
     parsed: &ParsedText,
 ) -> tantivy::Result<Vec<MediaMatch>> {
-    let Some(query) = segment_text_query(fields, parsed, Some(course_id)) else {
+    let Some(query) = segment_text_query(fields, parsed, &[course_id]) else {
         return Ok(Vec::new());
     };
     let top = searcher.search(
