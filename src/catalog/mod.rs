@@ -25,6 +25,7 @@ pub mod remote;
 pub mod routes;
 pub mod store;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -302,6 +303,14 @@ impl Catalog {
         course_id: Uuid,
     ) -> Result<Vec<store::StoredSegment>, CatalogError> {
         Ok(store::segments_of_course(self.db.pool(), course_id).await?)
+    }
+
+    /// [`Catalog::segments_of_course`] for many courses in one query.
+    pub async fn segments_of_courses(
+        &self,
+        course_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<store::StoredSegment>>, CatalogError> {
+        Ok(store::segments_of_courses(self.db.pool(), course_ids).await?)
     }
 
     pub fn media(&self) -> &MediaStore {

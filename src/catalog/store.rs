@@ -1,5 +1,7 @@
 //! Every SQL statement about courses, their files, the catalog log and pending uploads.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row};
 use uuid::Uuid;
@@ -266,8 +268,7 @@ pub async fn find_courses(pool: &AnyPool, ids: &[Uuid]) -> Result<Vec<Course>, s
     for id in ids {
         files_query = files_query.bind(id.to_string());
     }
-    let mut by_course: std::collections::HashMap<Uuid, Vec<CourseFile>> =
-        std::collections::HashMap::new();
+    let mut by_course: HashMap<Uuid, Vec<CourseFile>> = HashMap::new();
     for row in files_query.fetch_all(pool).await? {
         let file = file_from_row(&row)?;
         by_course.entry(file.course_id).or_default().push(file);
@@ -650,6 +651,47 @@ pub struct StoredSegment {
 }
 
 /// Every extracted segment of a course's files, file by file, in order.
+/// Every extracted segment of these courses' files, per course, in the order
+/// [`segments_of_course`] gives them.
+pub async fn segments_of_courses(
+    pool: &AnyPool,
+    course_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<StoredSegment>>, sqlx::Error> {
+    let mut segments: HashMap<Uuid, Vec<StoredSegment>> = HashMap::new();
+    if course_ids.is_empty() {
+        return Ok(segments);
+    }
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT f.course_id, s.file_id, s.at_ms, s.page, s.text FROM file_segments s \
+         JOIN course_files f ON f.id = s.file_id WHERE f.course_id IN ({}) \
+         ORDER BY f.course_id, f.name, s.ord",
+        placeholders(1, course_ids.len())
+    )));
+    for id in course_ids {
+        query = query.bind(id.to_string());
+    }
+    for row in query.fetch_all(pool).await? {
+        let course_id: String = row.try_get("course_id")?;
+        segments
+            .entry(parse_uuid(&course_id)?)
+            .or_default()
+            .push(segment_from_row(&row)?);
+    }
+    Ok(segments)
+}
+
+fn segment_from_row(row: &AnyRow) -> Result<StoredSegment, sqlx::Error> {
+    let file_id: String = row.try_get("file_id")?;
+    let at_ms: Option<i64> = row.try_get("at_ms")?;
+    let page: Option<i64> = row.try_get("page")?;
+    Ok(StoredSegment {
+        file_id: parse_uuid(&file_id)?,
+        at_ms: at_ms.and_then(|v| u64::try_from(v).ok()),
+        page: page.and_then(|v| u32::try_from(v).ok()),
+        text: row.try_get("text")?,
+    })
+}
+
 pub async fn segments_of_course(
     pool: &AnyPool,
     course_id: Uuid,
@@ -661,19 +703,7 @@ pub async fn segments_of_course(
     .bind(course_id.to_string())
     .fetch_all(pool)
     .await?;
-    let mut segments = Vec::with_capacity(rows.len());
-    for row in rows {
-        let file_id: String = row.try_get("file_id")?;
-        let at_ms: Option<i64> = row.try_get("at_ms")?;
-        let page: Option<i64> = row.try_get("page")?;
-        segments.push(StoredSegment {
-            file_id: parse_uuid(&file_id)?,
-            at_ms: at_ms.and_then(|v| u64::try_from(v).ok()),
-            page: page.and_then(|v| u32::try_from(v).ok()),
-            text: row.try_get("text")?,
-        });
-    }
-    Ok(segments)
+    rows.iter().map(segment_from_row).collect()
 }
 
 pub async fn latest_seq(pool: &AnyPool) -> Result<i64, sqlx::Error> {
