@@ -591,7 +591,7 @@ fn print_size(r: &SizeResult, settings: &Settings, mix: &[Query]) {
     let tantivy = (per_course - b.log_us - b.db_us - b.build_us).max(0.0);
     println!(
         "  where Shuyuan's {per_course:.0} µs per course go (steps redone on {} courses): read_log {:.0} µs, \
-         DB reads (course + files + segments: 3 queries) {:.0} µs = {:.0}%, course_documents {:.0} µs = {:.0}%, \
+         DB reads (courses + files + segments: 3 queries per 512) {:.0} µs = {:.0}%, course_documents {:.0} µs = {:.0}%, \
          the rest (tantivy, 1 thread, a commit + reload per 512) {:.0} µs = {:.0}%",
         b.sample,
         b.log_us,
