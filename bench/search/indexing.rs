@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use shuyuan::Config;
 use shuyuan::search::documents::course_documents;
-use shuyuan::search::{SearchService, analysis, indexer, schema};
+use shuyuan::search::indexer::{self, BATCH};
+use shuyuan::search::{SearchService, analysis, schema};
 use tantivy::{Index, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::catalog;
@@ -42,7 +43,7 @@ pub struct Breakdown {
     pub sample: usize,
     /// `read_log`, per course.
     pub log_us: f64,
-    /// `courses_by_ids` (courses + files) and `segments_of_courses`, per batch of 512, per course.
+    /// `courses_by_ids` (courses + files) and `segments_of_courses`, per batch of the indexer's size, per course.
     pub db_us: f64,
     /// `course_documents` (pinyin forms, summary JSON), per course.
     pub build_us: f64,
@@ -151,7 +152,7 @@ async fn breakdown(
     let mut since = 0;
     while entries.len() < sample {
         let page = catalog
-            .read_log(since, 512.min((sample - entries.len()) as u32))
+            .read_log(since, BATCH.min((sample - entries.len()) as u32))
             .await?;
         let Some(last) = page.last() else { break };
         since = last.seq;
@@ -159,9 +160,9 @@ async fn breakdown(
     }
     let log = started.elapsed().as_secs_f64();
     let (mut db, mut build) = (0.0, 0.0);
-    // As the indexer reads them: a batch of 512 log entries' courses, files and segments in
+    // As the indexer reads them: a batch of log entries' courses, files and segments in
     // three queries.
-    for batch in entries.chunks(512) {
+    for batch in entries.chunks(BATCH as usize) {
         let started = Instant::now();
         let ids: Vec<uuid::Uuid> = batch.iter().map(|e| e.course_id).collect();
         let found = catalog.courses_by_ids(&ids).await?;
