@@ -10,6 +10,8 @@
 //! ```
 
 mod baseline;
+#[path = "../common.rs"]
+mod common;
 mod load;
 mod report;
 mod server;
@@ -23,6 +25,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use common::{env_number, env_or};
 use load::{ClientSpec, Outcome, Recorder};
 use server::{Ready, ServerProcess};
 
@@ -42,21 +45,6 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub systems: Vec<String>,
     pub tmp_dir: PathBuf,
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
-    env_or(name, &default.to_string())
-        .trim()
-        .replace('_', "")
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 impl Settings {
@@ -179,7 +167,7 @@ fn run() -> anyhow::Result<()> {
     println!(
         "\nwall time {:.0} s; load average at the end {}",
         wall.elapsed().as_secs_f64(),
-        server::load_average()
+        common::load_average()
     );
     Ok(())
 }
@@ -351,7 +339,11 @@ async fn run_baseline(settings: &Settings) -> anyhow::Result<RunResult> {
 
 async fn run_cluster(settings: &Settings, admin_url: &str) -> anyhow::Result<RunResult> {
     println!("\n== Shuyuan, two nodes, PostgreSQL ==");
-    let database = setup::PgDatabase::create(admin_url).await?;
+    let database = common::ScratchDatabase::create(
+        admin_url,
+        &format!("shuyuan_circles_bench_{}", std::process::id()),
+    )
+    .await?;
     let result = async {
         let tmp = temp_dir(settings)?;
         let accounts = setup::seed_accounts(&database.url, settings.clients).await?;

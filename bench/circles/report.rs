@@ -32,7 +32,7 @@ pub fn header(settings: &Settings, cores: usize, fd_limit: u64, workers: usize) 
     println!(
         "machine: {} cores, load average {} at start; servers on CPUs {}, load generator on CPUs {} ({workers} Tokio workers); file-descriptor limit {fd_limit}",
         cores,
-        crate::server::load_average(),
+        crate::common::load_average(),
         settings.server_cpus.as_deref().unwrap_or("any"),
         settings.client_cpus.as_deref().unwrap_or("any"),
     );

@@ -247,13 +247,3 @@ pub fn pin_self(cpus: &str) -> anyhow::Result<()> {
     anyhow::ensure!(status.success(), "taskset -p -c {cpus} failed");
     Ok(())
 }
-
-/// The load average, as `/proc/loadavg` shows its first three figures.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}

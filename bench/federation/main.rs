@@ -10,12 +10,15 @@
 //! Needs PostgreSQL (`BENCH_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
 //! a role that may create databases) and `pg_dump`/`psql` of the same major version.
 
+#[path = "../common.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use reqwest::Url;
+use common::ScratchDatabase;
 use shuyuan::Config;
 use shuyuan::federation::{Federation, MediaPolicy};
 use sqlx::postgres::PgConnection;
@@ -25,48 +28,6 @@ const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 const TARGET_FULL_RATIO: f64 = 1.5;
 const TARGET_INCREMENTAL: Duration = Duration::from_secs(1);
 const CHANGES: i64 = 100;
-
-/// A database created for this run and dropped at its end.
-struct Database {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    async fn create(admin_url: &str, role: &str) -> anyhow::Result<Database> {
-        let name = format!("shuyuan_fed_bench_{role}_{}", std::process::id());
-        let mut admin = PgConnection::connect(admin_url)
-            .await
-            .with_context(|| format!("connecting to {admin_url} (set BENCH_DATABASE_URL)"))?;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await?;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await?;
-        let mut url = Url::parse(admin_url)?;
-        url.set_path(&format!("/{name}"));
-        Ok(Database {
-            admin_url: admin_url.to_owned(),
-            name,
-            url: url.to_string(),
-        })
-    }
-
-    async fn drop_now(&self) {
-        if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
-            let _ = admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                )))
-                .await;
-        }
-    }
-}
 
 fn config(database_url: &str, data_dir: &Path) -> anyhow::Result<Config> {
     let mut config = Config::from_toml_str(
@@ -177,21 +138,24 @@ async fn main() -> anyhow::Result<()> {
     let records: i64 = if quick { 5_000 } else { 100_000 };
     let admin_url =
         std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
-    let source_db = Database::create(&admin_url, "source").await?;
-    let target_db = Database::create(&admin_url, "target").await?;
-    let copy_db = Database::create(&admin_url, "copy").await?;
+    let scratch = |role: &str| format!("shuyuan_fed_bench_{role}_{}", std::process::id());
+    let source_db = ScratchDatabase::create(&admin_url, &scratch("source")).await?;
+    let target_db = ScratchDatabase::create(&admin_url, &scratch("target")).await?;
+    let copy_db = ScratchDatabase::create(&admin_url, &scratch("copy")).await?;
     let outcome = run(records, &source_db, &target_db, &copy_db).await;
     for db in [&source_db, &target_db, &copy_db] {
-        db.drop_now().await;
+        if let Err(error) = db.drop_now().await {
+            eprintln!("could not drop the database {}: {error}", db.name);
+        }
     }
     outcome
 }
 
 async fn run(
     records: i64,
-    source_db: &Database,
-    target_db: &Database,
-    copy_db: &Database,
+    source_db: &ScratchDatabase,
+    target_db: &ScratchDatabase,
+    copy_db: &ScratchDatabase,
 ) -> anyhow::Result<()> {
     let source_dir = tempfile::tempdir()?;
     let target_dir = tempfile::tempdir()?;

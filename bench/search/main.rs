@@ -8,6 +8,8 @@
 //! ```
 
 mod catalog;
+#[path = "../common.rs"]
+mod common;
 mod corpus;
 mod indexing;
 mod load;
@@ -21,6 +23,7 @@ use reqwest::Url;
 use shuyuan::Config;
 use shuyuan::search::query::{self, SearchRequest, Sort};
 
+use common::{env_number, env_or};
 use corpus::Corpus;
 use indexing::{Breakdown, IndexRun};
 use load::Stats;
@@ -50,21 +53,6 @@ struct Settings {
     quick: bool,
     /// Runs the raw tantivy variants at the smallest size.
     diagnose: bool,
-}
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
-    env_or(name, &default.to_string())
-        .trim()
-        .replace('_', "")
-        .parse()
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))
 }
 
 impl Settings {
@@ -181,12 +169,7 @@ fn run() -> anyhow::Result<()> {
     );
     println!(
         "machine: {cores} cores, load average {} at start (another build on these cores skews every figure)",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        common::load_average()
     );
     let loaded = Instant::now();
     let corpus = Corpus::load(&settings.data_dir)?;

@@ -10,19 +10,18 @@
 
 use std::time::Instant;
 
-use reqwest::Url;
 use shuyuan::search::analysis;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Executor};
+use sqlx::Executor;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use crate::common::ScratchDatabase;
 use crate::corpus::{Corpus, INSTITUTIONS};
 use crate::queries::{Filter, Query};
 
 const COPY_CHUNK: usize = 10_000;
 
 pub struct Postgres {
-    admin_url: String,
-    database: String,
+    database: ScratchDatabase,
     pub pool: PgPool,
 }
 
@@ -53,31 +52,17 @@ fn segment(analyzer: &mut tantivy::tokenizer::TextAnalyzer, text: &str) -> Strin
 impl Postgres {
     /// Creates a fresh database named after this process on the server of `admin_url`.
     pub async fn create(admin_url: &str, connections: u32) -> anyhow::Result<Postgres> {
-        let database = format!("shuyuan_search_bench_{}", std::process::id());
-        let mut admin = PgConnection::connect(admin_url).await.map_err(|e| {
-            anyhow::anyhow!("connecting to PostgreSQL at {admin_url} (set BENCH_DATABASE_URL): {e}")
-        })?;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {database}"
-            )))
-            .await?;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-            .await?;
-        admin.close().await?;
-        let mut url = Url::parse(admin_url)?;
-        url.set_path(&format!("/{database}"));
+        let database = ScratchDatabase::create(
+            admin_url,
+            &format!("shuyuan_search_bench_{}", std::process::id()),
+        )
+        .await?;
         let pool = PgPoolOptions::new()
             .max_connections(connections)
             .min_connections(0)
-            .connect(url.as_str())
+            .connect(&database.url)
             .await?;
-        Ok(Postgres {
-            admin_url: admin_url.to_owned(),
-            database,
-            pool,
-        })
+        Ok(Postgres { database, pool })
     }
 
     pub async fn setting(&self, name: &str) -> String {
@@ -242,14 +227,6 @@ impl Postgres {
     /// Closes the pool and drops the database.
     pub async fn destroy(self) -> anyhow::Result<()> {
         self.pool.close().await;
-        let mut admin = PgConnection::connect(&self.admin_url).await?;
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.database
-            )))
-            .await?;
-        admin.close().await?;
-        Ok(())
+        self.database.drop_now().await
     }
 }

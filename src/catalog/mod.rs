@@ -297,15 +297,7 @@ impl Catalog {
         Ok(store::latest_seq(self.db.pool()).await?)
     }
 
-    /// Every extracted text segment of a course's files.
-    pub async fn segments_of_course(
-        &self,
-        course_id: Uuid,
-    ) -> Result<Vec<store::StoredSegment>, CatalogError> {
-        Ok(store::segments_of_course(self.db.pool(), course_id).await?)
-    }
-
-    /// [`Catalog::segments_of_course`] for many courses in one query.
+    /// Every extracted text segment of these courses' files, per course, in one query.
     pub async fn segments_of_courses(
         &self,
         course_ids: &[Uuid],

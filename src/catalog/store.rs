@@ -651,8 +651,8 @@ pub struct StoredSegment {
 }
 
 /// Every extracted segment of a course's files, file by file, in order.
-/// Every extracted segment of these courses' files, per course, in the order
-/// [`segments_of_course`] gives them.
+/// Every extracted segment of these courses' files, per course, each course's in file-name
+/// then segment order.
 pub async fn segments_of_courses(
     pool: &AnyPool,
     course_ids: &[Uuid],
@@ -690,20 +690,6 @@ fn segment_from_row(row: &AnyRow) -> Result<StoredSegment, sqlx::Error> {
         page: page.and_then(|v| u32::try_from(v).ok()),
         text: row.try_get("text")?,
     })
-}
-
-pub async fn segments_of_course(
-    pool: &AnyPool,
-    course_id: Uuid,
-) -> Result<Vec<StoredSegment>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT s.file_id, s.at_ms, s.page, s.text FROM file_segments s \
-         JOIN course_files f ON f.id = s.file_id WHERE f.course_id = $1 ORDER BY f.name, s.ord",
-    )
-    .bind(course_id.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(segment_from_row).collect()
 }
 
 pub async fn latest_seq(pool: &AnyPool) -> Result<i64, sqlx::Error> {

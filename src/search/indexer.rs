@@ -108,7 +108,7 @@ pub async fn apply_once(
 
 /// The documents each course should have now: none when it is withdrawn or gone. The whole
 /// batch is read in three queries (courses, their files, their segments), not three per course.
-async fn documents_for(
+pub(crate) async fn documents_for(
     catalog: &Catalog,
     open: &OpenIndex,
     course_ids: BTreeSet<Uuid>,

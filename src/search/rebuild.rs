@@ -5,11 +5,8 @@
 use std::path::Path;
 
 use indicatif::ProgressBar;
-use tantivy::TantivyDocument;
-use uuid::Uuid;
 
-use super::documents::course_documents;
-use super::indexer::{GenerationWriter, commit_batch};
+use super::indexer::{GenerationWriter, commit_batch, documents_for};
 use super::{create_generation, new_generation_name, write_current};
 use crate::catalog::Catalog;
 
@@ -37,21 +34,13 @@ pub async fn rebuild(
     let generation = new_generation_name();
     let open = std::sync::Arc::new(create_generation(root, &generation)?);
     let writer = GenerationWriter::open(&open)?;
-    let mut batch: Vec<(Uuid, Vec<TantivyDocument>)> = Vec::with_capacity(COURSES_PER_COMMIT);
-    for id in &ids {
-        if let Some(course) = catalog.find_course_any_state(*id).await?
-            && !course.withdrawn
-        {
-            let segments = catalog.segments_of_course(*id).await?;
-            batch.push((*id, course_documents(&open.fields, &course, &segments)));
-        }
-        progress.inc(1);
-        if batch.len() == COURSES_PER_COMMIT {
-            // Intermediate commits claim nothing (seq 0): the generation is not live yet.
-            commit_batch(open.clone(), writer.shared(), std::mem::take(&mut batch), 0).await?;
-        }
+    for chunk in ids.chunks(COURSES_PER_COMMIT) {
+        let batch = documents_for(catalog, &open, chunk.iter().copied().collect()).await?;
+        // Intermediate commits claim nothing (seq 0): the generation is not live yet.
+        commit_batch(open.clone(), writer.shared(), batch, 0).await?;
+        progress.inc(chunk.len() as u64);
     }
-    commit_batch(open.clone(), writer.shared(), batch, seq).await?;
+    commit_batch(open.clone(), writer.shared(), Vec::new(), seq).await?;
     drop(writer);
     write_current(root, &generation)?;
     progress.finish();
