@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -155,35 +154,20 @@ impl Application {
         });
 
         let app = crate::http::router(state.clone());
-        // Without TCP_NODELAY a response's last partial segment can wait for the client's
-        // delayed ACK (40 ms on Linux), which a large feed page or media range hits.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move { shutdown.cancelled().await }
-        });
-        let result = tokio::select! {
-            result = serve => result.context("serving HTTP"),
+        let serve = crate::http::serve::serve(listener, app, shutdown.clone());
+        tokio::select! {
+            () = serve => {}
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; dropping open connections");
-                Ok(())
             }
-        };
+        }
         signals.abort();
         for task in background {
             task.abort();
         }
         state.db.close().await;
         tracing::info!("shuyuan stopped");
-        result
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 //! Nothing in this module knows a business rule.
 
 pub mod extract;
+pub mod serve;
 
 use std::any::Any;
 use std::sync::Arc;

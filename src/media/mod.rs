@@ -9,6 +9,7 @@
 
 pub mod content;
 pub mod delivery;
+mod local_read;
 pub mod routes;
 pub mod subtitles;
 pub mod upload;
@@ -24,8 +25,6 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use crate::config::StorageConfig;
@@ -56,8 +55,10 @@ impl MediaKey {
     }
 }
 
-/// Bytes per read when streaming from the local directory.
-const LOCAL_READ_BYTES: usize = 256 * 1024;
+/// Bytes per read when streaming from the local directory. Each connection holds about two
+/// such chunks (one being read, one in hyper's write queue, see `http::serve`), so this sets
+/// the memory a streaming client costs; much smaller and the per-read cost shows.
+const LOCAL_READ_BYTES: usize = 128 * 1024;
 
 /// An object found by [`MediaStore::list_files`].
 pub struct StoredObject {
@@ -131,17 +132,9 @@ impl MediaStore {
         let range = result.range.clone();
         match result.payload {
             // object_store streams local files in 8 KiB reads, each a round trip through the
-            // blocking pool; large reads of the same bytes cost a fraction of the CPU.
+            // blocking pool; see `local_read` for what is done instead.
             GetResultPayload::File(file, _) => {
-                let mut file = tokio::fs::File::from_std(file);
-                file.seek(std::io::SeekFrom::Start(range.start))
-                    .await
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "media",
-                        source: Box::new(e),
-                    })?;
-                let limited = file.take(range.end - range.start);
-                Ok(ReaderStream::with_capacity(limited, LOCAL_READ_BYTES).boxed())
+                Ok(local_read::range_stream(file, range, LOCAL_READ_BYTES).boxed())
             }
             GetResultPayload::Stream(stream) => Ok(stream
                 .map_err(|e| std::io::Error::other(e.to_string()))
