@@ -4,7 +4,6 @@
 //! Sockets put messages in seq order and fill holes from the database, so a notice arriving
 //! late or out of order never loses or repeats a message.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -100,7 +99,7 @@ async fn listen_once(circles: &Circles, database_url: &str) -> Result<(), sqlx::
         let event = match notice.what {
             What::Message { seq } => {
                 match store::find_message(circles.db().pool(), notice.circle, seq).await? {
-                    Some(message) => RoomEvent::Message(Arc::new(message)),
+                    Some(message) => RoomEvent::message(message),
                     None => continue,
                 }
             }

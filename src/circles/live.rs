@@ -5,13 +5,16 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
+use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
-use super::hub::RoomEvent;
+use super::hub::{OnlineList, RoomEvent};
 use super::model::{Author, CourseCard, Message};
 use super::{Circles, SendRefusal};
 use crate::accounts::model::User;
@@ -19,6 +22,14 @@ use crate::db::rfc3339;
 
 /// Largest frame a client may send; larger ones close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// What tungstenite itself accepts, so that a frame somewhat over [`MAX_FRAME_BYTES`] is read
+/// whole and refused here: when tungstenite refuses a frame from its header, the frame's rest
+/// stays unread, closing the socket then makes the kernel send a reset, and the client never
+/// sees its 1009. Beyond this size the client is not one we owe a clean close.
+pub const READ_LIMIT_BYTES: usize = 1024 * 1024;
+/// tungstenite's read buffer. Its default, 128 KiB, is zero-filled before a read and kept for
+/// the socket's life: most of an idle socket's memory.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// A presence frame lists everyone online: a socket sends at most one per this interval, the
 /// newest list (the first at once), so a crowd joining together costs each socket one frame
 /// per interval rather than one per join.
@@ -64,8 +75,11 @@ enum ServerFrame<'a> {
         client_id: &'a str,
         seq: i64,
     },
+    /// `online` names the first [`super::hub::PRESENCE_NAMES`] by display name; `count` is
+    /// everyone.
     Presence {
         online: Vec<AuthorView<'a>>,
+        count: usize,
     },
     Deleted {
         seq: i64,
@@ -95,22 +109,26 @@ fn message_frame(message: &Message) -> ServerFrame<'_> {
     }
 }
 
-fn presence_frame(online: &[Author]) -> ServerFrame<'_> {
+fn presence_frame(online: &OnlineList) -> ServerFrame<'_> {
     ServerFrame::Presence {
         online: online
+            .named
             .iter()
             .map(|a| AuthorView {
                 id: a.id,
                 display_name: &a.display_name,
             })
             .collect(),
+        count: online.count,
     }
 }
 
+fn json(frame: &ServerFrame<'_>) -> String {
+    serde_json::to_string(frame).expect("server frames always serialize")
+}
+
 fn encode(frame: &ServerFrame<'_>) -> Frame {
-    Frame::Text(Utf8Bytes::from(
-        serde_json::to_string(frame).expect("server frames always serialize"),
-    ))
+    Frame::Text(Utf8Bytes::from(json(frame)))
 }
 
 fn close(code: u16, reason: &'static str) -> Frame {
@@ -137,7 +155,9 @@ pub struct Session {
 }
 
 pub async fn run(socket: WebSocket, session: Session) {
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
+    let (mut client_frames, reader) = read_client_frames(stream);
+    let _reader = AbortOnDropHandle::new(reader);
     let author = Author {
         id: session.actor.id,
         display_name: session.actor.display_name.clone(),
@@ -177,13 +197,14 @@ pub async fn run(socket: WebSocket, session: Session) {
                 presence_pending = false;
                 next_presence = tokio::time::Instant::now() + PRESENCE_INTERVAL;
                 let list = online.borrow_and_update().clone();
-                if sink.send(encode(&presence_frame(&list))).await.is_err() {
+                let frame = list.frame(|list| json(&presence_frame(list)));
+                if sink.send(Frame::Text(frame)).await.is_err() {
                     Next::Stop
                 } else {
                     Next::Continue
                 }
             }
-            frame = stream.next() => {
+            frame = client_frames.recv() => {
                 last_heard = Instant::now();
                 on_client_frame(frame, &session, &mut sink).await
             }
@@ -208,6 +229,27 @@ pub async fn run(socket: WebSocket, session: Session) {
             Next::Stop => return,
         }
     }
+}
+
+/// The client's frames, read by a task of their own. Every poll of the socket costs tungstenite
+/// a fill of its read buffer, and the session loop wakes for every event of the room; read
+/// here, the socket is polled only when the client has sent something.
+fn read_client_frames(
+    mut stream: SplitStream<WebSocket>,
+) -> (
+    mpsc::Receiver<Result<Frame, axum::Error>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (frames, received) = mpsc::channel(1);
+    let reader = tokio::spawn(async move {
+        while let Some(frame) = stream.next().await {
+            let last = matches!(frame, Err(_) | Ok(Frame::Close(_)));
+            if frames.send(frame).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    (received, reader)
 }
 
 /// Sends what came after `since`; returns the last seq the client now has.
@@ -274,7 +316,7 @@ where
                 }
             }
             *last_sent = message.seq;
-            encode(&message_frame(&message))
+            Frame::Text(message.frame(|message| json(&message_frame(message))))
         }
         Ok(RoomEvent::Deleted(seq)) => encode(&ServerFrame::Deleted { seq }),
         Ok(RoomEvent::Removed(user_id)) if user_id == session.actor.id => {
@@ -304,6 +346,12 @@ where
     E: std::fmt::Display,
 {
     let text = match frame {
+        Some(Ok(Frame::Text(text))) if text.len() > MAX_FRAME_BYTES => {
+            return Next::Close(close(CLOSE_TOO_BIG, "frame larger than 64 KiB"));
+        }
+        Some(Ok(Frame::Binary(bytes))) if bytes.len() > MAX_FRAME_BYTES => {
+            return Next::Close(close(CLOSE_TOO_BIG, "frame larger than 64 KiB"));
+        }
         Some(Ok(Frame::Text(text))) => text,
         Some(Ok(Frame::Binary(_))) => {
             return refuse(

@@ -424,7 +424,7 @@ impl Circles {
         )
         .await?;
         tx.commit().await?;
-        self.publish(circle_id, RoomEvent::Message(Arc::new(message.clone())))
+        self.publish(circle_id, RoomEvent::message(message.clone()))
             .await;
         Ok(Ok(Sent {
             message,

@@ -416,6 +416,7 @@ async fn presence_shows_who_is_online_and_leaving_closes_the_socket() {
     let mut owner_socket = connect(&app, id, &owner, None).await;
     let alone = next_presence(&mut owner_socket).await;
     assert_eq!(alone["online"].as_array().unwrap().len(), 1);
+    assert_eq!(alone["count"], 1);
     let mut member_socket = connect(&app, id, &member, None).await;
     let together = next_presence(&mut owner_socket).await;
     let names: Vec<&str> = together["online"]
@@ -425,6 +426,7 @@ async fn presence_shows_who_is_online_and_leaving_closes_the_socket() {
         .map(|a| a["display_name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["member", "owner"]);
+    assert_eq!(together["count"], 2);
 
     let left = app
         .client

@@ -374,7 +374,8 @@ async function renderRoom(article, ctx, { circle, base }) {
     reconnectNow.hidden = !reconnectable;
   }
 
-  function presenceText(online) {
+  // A large circle's frame names only some of those online; `count` is everyone.
+  function presenceText(online, count) {
     const seen = new Set();
     const names = [];
     for (const p of Array.isArray(online) ? online : []) {
@@ -383,7 +384,10 @@ async function renderRoom(article, ctx, { circle, base }) {
       seen.add(key);
       names.push(String(p?.display_name ?? ''));
     }
-    presence.textContent = names.length ? t('chat.online', { names: names.join(t('list.separator')) }) : '';
+    const more = Number.isInteger(count) ? count - names.length : 0;
+    let text = names.length ? t('chat.online', { names: names.join(t('list.separator')) }) : '';
+    if (more > 0) text += t('chat.online_more', { count: more });
+    presence.textContent = text;
   }
 
   // ----- history -----
@@ -585,7 +589,7 @@ async function renderRoom(article, ctx, { circle, base }) {
         break;
       }
       case 'ack': onAck(frame); break;
-      case 'presence': presenceText(frame.online); break;
+      case 'presence': presenceText(frame.online, frame.count); break;
       case 'deleted': markDeleted(frame.seq); break;
       case 'gap': {
         const from = asSeq(frame.from);
