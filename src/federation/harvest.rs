@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::identity::{parse_public_key, public_key_text, verify};
+use super::identity::{parse_public_key, public_key_text, verify_each};
 use super::record::{Entry, Page, interpret, signed_bytes};
 use super::store::{self, Peer, StoredRecord};
 use super::{Federation, FederationError, FetchError};
@@ -473,15 +473,20 @@ fn feed_url(peer: &Peer, since: i64) -> String {
 /// Checks every candidate's signature, in two halves on the blocking pool (two cores).
 async fn verify_all(candidates: Vec<Candidate>) -> Vec<(Candidate, bool)> {
     fn check(candidates: Vec<Candidate>) -> Vec<(Candidate, bool)> {
-        candidates
-            .into_iter()
+        let messages: Vec<Vec<u8>> = candidates
+            .iter()
             .map(|c| {
                 let e = &c.entry;
-                let bytes = signed_bytes(e.op, &e.course, &e.origin, e.origin_version);
-                let good = verify(&c.key, &bytes, &e.signature);
-                (c, good)
+                signed_bytes(e.op, &e.course, &e.origin, e.origin_version)
             })
-            .collect()
+            .collect();
+        let items: Vec<(VerifyingKey, &[u8], &str)> = candidates
+            .iter()
+            .zip(&messages)
+            .map(|(c, message)| (c.key, message.as_slice(), c.entry.signature.as_str()))
+            .collect();
+        let good = verify_each(&items);
+        candidates.into_iter().zip(good).collect()
     }
     let mut first = candidates;
     let second = first.split_off(first.len() / 2);

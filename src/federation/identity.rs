@@ -103,13 +103,38 @@ pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
 
 /// Whether `signature` (standard base64) is `key`'s signature of `message`.
 pub fn verify(key: &VerifyingKey, message: &[u8], signature: &str) -> bool {
-    let Ok(bytes) = STANDARD.decode(signature) else {
-        return false;
-    };
-    let Ok(bytes) = <[u8; 64]>::try_from(bytes) else {
-        return false;
-    };
-    key.verify(message, &Signature::from_bytes(&bytes)).is_ok()
+    decode_signature(signature).is_some_and(|signature| key.verify(message, &signature).is_ok())
+}
+
+fn decode_signature(text: &str) -> Option<Signature> {
+    let bytes = STANDARD.decode(text).ok()?;
+    let bytes = <[u8; 64]>::try_from(bytes).ok()?;
+    Some(Signature::from_bytes(&bytes))
+}
+
+/// Whether each `(key, message, signature)` is good, as [`verify`] says. A feed page's
+/// signatures are checked together first (Ed25519 batch verification costs about half as much
+/// per signature); only when the batch fails is each checked alone, to find the bad ones.
+pub fn verify_each(items: &[(VerifyingKey, &[u8], &str)]) -> Vec<bool> {
+    let decoded: Vec<Option<Signature>> = items
+        .iter()
+        .map(|(_, _, signature)| decode_signature(signature))
+        .collect();
+    if decoded.iter().all(Option::is_some) && !items.is_empty() {
+        let messages: Vec<&[u8]> = items.iter().map(|(_, message, _)| *message).collect();
+        let signatures: Vec<Signature> = decoded.iter().flatten().copied().collect();
+        let keys: Vec<VerifyingKey> = items.iter().map(|(key, _, _)| *key).collect();
+        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+            return vec![true; items.len()];
+        }
+    }
+    items
+        .iter()
+        .zip(&decoded)
+        .map(|((key, message, _), signature)| {
+            signature.is_some_and(|signature| key.verify(message, &signature).is_ok())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,6 +160,24 @@ mod tests {
         assert!(verify(&key, b"record", &signature));
         assert!(!verify(&key, b"recorD", &signature));
         assert!(!verify(&key, b"record", "not base64!"));
+
+        let other =
+            Identity::load_or_create(&dir.path().join("other.key"), "http://b".into(), "B".into())
+                .unwrap();
+        let other_key = parse_public_key(&other.public_key()).unwrap();
+        let other_signature = other.sign(b"second");
+        let good: Vec<(VerifyingKey, &[u8], &str)> = vec![
+            (key, b"record", &signature),
+            (other_key, b"second", &other_signature),
+        ];
+        assert_eq!(verify_each(&good), [true, true]);
+        let one_forged: Vec<(VerifyingKey, &[u8], &str)> = vec![
+            (key, b"record", &signature),
+            (other_key, b"second", &signature),
+            (key, b"record", "not base64!"),
+        ];
+        assert_eq!(verify_each(&one_forged), [true, false, false]);
+        assert!(verify_each(&[]).is_empty());
         assert!(parse_public_key("AAAA").is_none());
     }
 
