@@ -214,7 +214,14 @@ fn spawn_background_tasks(
         Duration::from_secs(5),
         shutdown.clone(),
     ));
-    let mut tasks = vec![housekeeping, indexer, extractor];
+    // Each node signs the changes it makes at once; this poll only bounds how late it signs
+    // another node's (the feed signs what is still unsigned itself meanwhile).
+    let publisher = tokio::spawn(crate::federation::publish::run(
+        state.federation.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+    let mut tasks = vec![housekeeping, indexer, extractor, publisher];
     if state.config.federation.harvest {
         tasks.push(tokio::spawn(crate::federation::harvest::run(
             state.federation.clone(),

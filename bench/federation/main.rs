@@ -101,6 +101,29 @@ async fn change_some(url: &str, origin: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the server on `url` has signed every log entry; how long that took.
+async fn wait_for_publisher(url: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut conn = PgConnection::connect(url).await?;
+    let latest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM catalog_log")
+        .fetch_one(&mut conn)
+        .await?;
+    loop {
+        let signed: i64 =
+            sqlx::query_scalar("SELECT last_seq FROM publisher_position WHERE singleton = 1")
+                .fetch_one(&mut conn)
+                .await?;
+        if signed >= latest {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the source's publisher is stuck at seq {signed} of {latest}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn pg_copy(source: &str, target: &str) -> anyhow::Result<Duration> {
     let script = format!(
         "set -o pipefail; pg_dump --data-only -t institutions -t courses -t course_files '{source}' \
@@ -168,6 +191,11 @@ async fn run(
     let served = tokio::spawn(source.run_until_stopped());
     eprintln!("writing {records} courses with a file each into the source …");
     populate(&source_db.url, &source_url, records).await?;
+    // A server signs its own records as they change (src/federation/publish.rs); courses
+    // written straight into the database are signed by its publisher's next poll instead.
+    // Either way that is done before any follower asks, so it is setup here, timed apart.
+    eprintln!("waiting for the source to sign its records …");
+    let signing_took = wait_for_publisher(&source_db.url).await?;
 
     // The receiver: the harvester alone (no HTTP, no indexer), on its own database.
     let target_config = config(&target_db.url, target_dir.path())?;
@@ -230,6 +258,7 @@ async fn run(
     anyhow::ensure!(copied == records, "pg_dump | psql copied {copied} courses");
 
     change_some(&source_db.url, &source_url).await?;
+    wait_for_publisher(&source_db.url).await?;
     eprintln!("incremental sync of {CHANGES} changes …");
     let started = Instant::now();
     let incremental = federation.sync(peer.id).await?;
@@ -268,6 +297,10 @@ async fn run(
     println!(
         "      reading the whole feed alone, without verifying or applying: {:.2} s",
         feed_took.as_secs_f64()
+    );
+    println!(
+        "      (the source signed its {records} records when they were written, apart: {:.2} s)",
+        signing_took.as_secs_f64()
     );
     println!("  pg_dump --data-only -t institutions -t courses -t course_files | psql");
     println!(

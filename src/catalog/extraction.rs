@@ -138,6 +138,6 @@ async fn store_text(
         .await?;
     }
     tx.commit().await?;
-    catalog.changes.notify_one();
+    catalog.notify_changed();
     Ok(())
 }

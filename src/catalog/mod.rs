@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::accounts::model::User;
@@ -217,6 +217,20 @@ impl LogOp {
     }
 }
 
+/// Resolves after catalog changes on this node; each follower of the log holds its own.
+/// Changes made by other nodes are not signalled: followers also poll.
+pub struct ChangeSignal(watch::Receiver<()>);
+
+impl ChangeSignal {
+    /// Resolves after the next change, or at once if one happened since the last call.
+    pub async fn changed(&mut self) {
+        if self.0.changed().await.is_err() {
+            // The catalog is gone; so is every change to come.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 /// Whether an upload stored new bytes or found the same bytes already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadOutcome {
@@ -249,9 +263,10 @@ pub struct Catalog {
     origin: Arc<str>,
     max_upload_bytes: u64,
     sweep_grace: Duration,
-    /// Signalled after every committed log append, so local followers (the indexer) need
-    /// not poll for this node's own changes.
-    changes: Arc<Notify>,
+    /// Bumped after every committed log append, so local followers of the log (the search
+    /// indexer, the federation publisher) need not poll for this node's own changes. A watch
+    /// channel, not a `Notify`: every follower must wake, not just one of them.
+    changes: Arc<watch::Sender<()>>,
     /// Signalled when a file is added, for the text-extraction worker.
     files_added: Arc<Notify>,
 }
@@ -270,7 +285,7 @@ impl Catalog {
             origin,
             max_upload_bytes,
             sweep_grace,
-            changes: Arc::new(Notify::new()),
+            changes: Arc::new(watch::Sender::new(())),
             files_added: Arc::new(Notify::new()),
         }
     }
@@ -281,10 +296,9 @@ impl Catalog {
         self.files_added.notified().await;
     }
 
-    /// Resolves after the next catalog change on this node (or at once if one happened since
-    /// the last call). Changes made by other nodes are not signalled: followers also poll.
-    pub async fn changed(&self) {
-        self.changes.notified().await;
+    /// A signal for one follower of the log: see [`ChangeSignal`].
+    pub fn change_signal(&self) -> ChangeSignal {
+        ChangeSignal(self.changes.subscribe())
     }
 
     /// Ids of every live course, for rebuilding derived data.
@@ -321,7 +335,7 @@ impl Catalog {
     /// Wakes this node's followers after a change committed outside these methods (a batch
     /// of federated courses).
     pub fn notify_changed(&self) {
-        self.changes.notify_one();
+        self.changes.send_replace(());
     }
 
     /// Courses by id in any state, with their files (for feeds that read a page at a time).
@@ -429,7 +443,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.notify_one();
+        self.changes.send_replace(());
         self.course(id).await
     }
 
@@ -526,7 +540,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.notify_one();
+        self.changes.send_replace(());
         self.course(id).await
     }
 
@@ -549,7 +563,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.notify_one();
+        self.changes.send_replace(());
         Ok(())
     }
 
@@ -693,7 +707,7 @@ impl Catalog {
         .await?;
         store::delete_pending_upload(&mut tx, &file.object_key).await?;
         tx.commit().await?;
-        self.changes.notify_one();
+        self.changes.send_replace(());
         self.files_added.notify_one();
         Ok(CommitOutcome::Stored {
             replaced: existing.map(|e| e.object_key),
@@ -735,7 +749,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.notify_one();
+        self.changes.send_replace(());
         if let Some(key) = MediaKey::parse_stored(&file.object_key)
             && let Err(error) = self.media.delete(&key).await
         {

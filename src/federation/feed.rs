@@ -2,24 +2,32 @@
 //!
 //! Each course changed after `since` appears once, at its newest log entry, so a follower's
 //! cost follows the courses changed, not the number of edits. This server's own courses are
-//! signed now, at their current version; federated ones are relayed exactly as their origin
-//! signed them.
+//! served as the publisher (`publish.rs`) signed them; federated ones are relayed exactly as
+//! their origin signed them. Records go out as the JSON text they were stored as, never parsed.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::record::{CourseRecord, Entry, Op, Page, signed_bytes};
-use super::{Federation, FederationError, store};
+use serde_json::value::RawValue;
+
+use super::publish::sign_own;
+use super::record::{FeedEntry, Op, Page};
+use super::store::{self, PublishedRecord};
+use super::{Federation, FederationError};
+use crate::catalog::LogEntry;
 use crate::catalog::model::Course;
-use crate::catalog::{LogEntry, LogOp};
 
 pub const DEFAULT_LIMIT: u32 = 500;
 pub const MAX_LIMIT: u32 = 1000;
 
 impl Federation {
     /// A page of the feed after `since`; `limit` is clamped to 1..=[`MAX_LIMIT`].
-    pub async fn changes(&self, since: i64, limit: u32) -> Result<Page, FederationError> {
+    pub async fn changes(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Page<FeedEntry>, FederationError> {
         if since < 0 {
             return Err(FederationError::BadQuery(
                 "since must be 0 or a seq this feed returned".into(),
@@ -44,63 +52,69 @@ impl Federation {
             rows.iter().partition(|row| row.origin == me);
         let local_ids: Vec<Uuid> = local.iter().map(|row| row.course_id).collect();
         let remote_ids: Vec<Uuid> = remote.iter().map(|row| row.course_id).collect();
-        let courses: HashMap<Uuid, Course> = catalog
-            .courses_by_ids(&local_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let records: HashMap<Uuid, store::StoredRecord> =
-            store::records_by_ids(self.inner.db.pool(), &remote_ids)
+        let pool = self.inner.db.pool();
+        let mut published: HashMap<Uuid, PublishedRecord> =
+            store::published_by_ids(pool, &local_ids)
                 .await?
                 .into_iter()
                 .map(|r| (r.course_id, r))
                 .collect();
+        // Signed by the publisher at the version this entry announces, or not (yet): the
+        // publisher has not caught up, and those few are signed here.
+        let unsigned: Vec<Uuid> = local
+            .iter()
+            .filter(|row| {
+                published
+                    .get(&row.course_id)
+                    .is_none_or(|r| r.origin_version != row.origin_version)
+            })
+            .map(|row| row.course_id)
+            .collect();
+        let courses: HashMap<Uuid, Course> = catalog
+            .courses_by_ids(&unsigned)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let records: HashMap<Uuid, store::StoredRecord> = store::records_by_ids(pool, &remote_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.course_id, r))
+            .collect();
 
-        // Signing a page is CPU work (about 1000 signatures): off the async workers.
         let identity = self.inner.identity.clone();
         let entries = tokio::task::spawn_blocking(move || {
             let public_key = identity.public_key();
             let mut entries = Vec::with_capacity(rows.len());
             for row in &rows {
                 if row.origin == identity.server_id {
-                    let Some(course) = courses.get(&row.course_id) else {
+                    if let Some(course) = courses.get(&row.course_id) {
+                        published.insert(course.id, sign_own(&identity, course, row.op));
+                    }
+                    let Some(record) = published.remove(&row.course_id) else {
                         continue;
                     };
-                    let op = if course.withdrawn || row.op == LogOp::Delete {
-                        Op::Delete
-                    } else {
-                        Op::Upsert
+                    let Ok(course) = RawValue::from_string(record.course) else {
+                        tracing::warn!(course = %row.course_id, "a published record is not JSON; not served");
+                        continue;
                     };
-                    let value = serde_json::to_value(CourseRecord::of(course))
-                        .expect("a course record serializes");
-                    let signature = identity.sign(&signed_bytes(
-                        op,
-                        &value,
-                        &identity.server_id,
-                        course.version,
-                    ));
-                    entries.push(Entry {
+                    entries.push(FeedEntry {
                         seq: row.seq,
-                        op,
-                        course: value,
+                        op: Op::parse(&record.op),
+                        course,
                         origin: identity.server_id.clone(),
                         origin_key: public_key.clone(),
-                        origin_version: course.version,
-                        signature,
+                        origin_version: record.origin_version,
+                        signature: record.signature,
                     });
                 } else if let Some(record) = records.get(&row.course_id) {
-                    let Ok(course) = serde_json::from_str(&record.course) else {
+                    let Ok(course) = RawValue::from_string(record.course.clone()) else {
                         tracing::warn!(course = %row.course_id, "a stored federated record is not JSON; not relayed");
                         continue;
                     };
-                    entries.push(Entry {
+                    entries.push(FeedEntry {
                         seq: row.seq,
-                        op: if record.op == "delete" {
-                            Op::Delete
-                        } else {
-                            Op::Upsert
-                        },
+                        op: Op::parse(&record.op),
                         course,
                         origin: record.origin.clone(),
                         origin_key: record.origin_key.clone(),

@@ -21,6 +21,7 @@ pub mod feed;
 pub mod harvest;
 pub mod identity;
 pub mod media;
+pub mod publish;
 pub mod record;
 pub mod routes;
 pub mod store;

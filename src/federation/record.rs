@@ -126,6 +126,15 @@ impl Op {
             Op::Delete => "delete",
         }
     }
+
+    /// Reads a stored op (the tables allow only these two).
+    pub fn parse(text: &str) -> Op {
+        if text == "delete" {
+            Op::Delete
+        } else {
+            Op::Upsert
+        }
+    }
 }
 
 /// One entry of a feed page.
@@ -134,6 +143,18 @@ pub struct Entry {
     pub seq: i64,
     pub op: Op,
     pub course: Value,
+    pub origin: String,
+    pub origin_key: String,
+    pub origin_version: i64,
+    pub signature: String,
+}
+
+/// One entry of a feed page as this server serves it: the record is the stored JSON text.
+#[derive(Debug, Serialize)]
+pub struct FeedEntry {
+    pub seq: i64,
+    pub op: Op,
+    pub course: Box<serde_json::value::RawValue>,
     pub origin: String,
     pub origin_key: String,
     pub origin_version: i64,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::feed::DEFAULT_LIMIT;
 use super::harvest::SyncReport;
-use super::record::{Entry, WellKnown};
+use super::record::{FeedEntry, WellKnown};
 use super::store::{Peer, PinnedOrigin};
 use super::{FederationError, MediaPolicy};
 use crate::db::rfc3339;
@@ -59,15 +59,15 @@ pub struct EntryView {
     op: String,
     /// The full course record with its files.
     #[schema(value_type = Object)]
-    course: serde_json::Value,
+    course: Box<serde_json::value::RawValue>,
     origin: String,
     origin_key: String,
     origin_version: i64,
     signature: String,
 }
 
-impl From<Entry> for EntryView {
-    fn from(e: Entry) -> Self {
+impl From<FeedEntry> for EntryView {
+    fn from(e: FeedEntry) -> Self {
         EntryView {
             seq: e.seq,
             op: e.op.as_str().to_owned(),

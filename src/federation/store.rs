@@ -396,3 +396,90 @@ pub async fn set_server_id(pool: &AnyPool, server_id: &str) -> Result<(), sqlx::
         .await?;
     Ok(())
 }
+
+/// One of this server's own courses as the publisher signed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedRecord {
+    pub course_id: Uuid,
+    pub origin_version: i64,
+    pub op: String,
+    /// The course record's JSON text, exactly the bytes the signature's canonical form covers.
+    pub course: String,
+    pub signature: String,
+}
+
+/// The log seq the publisher has signed through.
+pub async fn publisher_position(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_seq FROM publisher_position WHERE singleton = 1")
+        .fetch_one(pool)
+        .await
+}
+
+/// Stores signed records (never over a newer version another node stored meanwhile) and moves
+/// the publisher to `through_seq`, in one transaction. Ids must be distinct.
+pub async fn save_published(
+    conn: &mut AnyConnection,
+    records: &[PublishedRecord],
+    through_seq: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in records.chunks(200) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+            .collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO published_records (course_id, origin_version, op, course, signature) \
+             VALUES {} ON CONFLICT (course_id) DO UPDATE SET \
+             origin_version = excluded.origin_version, op = excluded.op, \
+             course = excluded.course, signature = excluded.signature \
+             WHERE published_records.origin_version <= excluded.origin_version",
+            rows.join(", ")
+        )));
+        for record in chunk {
+            query = query
+                .bind(record.course_id.to_string())
+                .bind(record.origin_version)
+                .bind(&record.op)
+                .bind(&record.course)
+                .bind(&record.signature);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    sqlx::query(
+        "UPDATE publisher_position SET last_seq = $1 WHERE singleton = 1 AND last_seq < $1",
+    )
+    .bind(through_seq)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn published_by_ids(
+    pool: &AnyPool,
+    ids: &[Uuid],
+) -> Result<Vec<PublishedRecord>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT course_id, origin_version, op, course, signature FROM published_records \
+         WHERE course_id IN ({})",
+        placeholders(1, ids.len())
+    )));
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(PublishedRecord {
+                course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+                origin_version: row.try_get("origin_version")?,
+                op: row.try_get("op")?,
+                course: row.try_get("course")?,
+                signature: row.try_get("signature")?,
+            })
+        })
+        .collect()
+}

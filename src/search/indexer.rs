@@ -55,6 +55,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut writer: Option<GenerationWriter> = None;
+    let mut changes = catalog.change_signal();
     loop {
         if shutdown.is_cancelled() {
             return;
@@ -67,7 +68,7 @@ pub async fn run(
             }
         }
         tokio::select! {
-            () = catalog.changed() => {}
+            () = changes.changed() => {}
             () = tokio::time::sleep(poll) => {}
             () = shutdown.cancelled() => return,
         }

@@ -259,6 +259,82 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
 }
 
 /// A course record as an origin publishes it.
+/// Waits until `app`'s publisher has signed every log entry so far.
+async fn wait_for_publisher(app: &TestApp) {
+    let target = app.catalog.latest_seq().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let position: i64 =
+            sqlx::query_scalar("SELECT last_seq FROM publisher_position WHERE singleton = 1")
+                .fetch_one(app.db.pool())
+                .await
+                .unwrap();
+        if position >= target {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "publisher stuck at seq {position}, want {target}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_feed_serves_records_signed_when_they_changed_and_signs_those_not_yet_signed() {
+    let village = TestApp::spawn().await;
+    let (_, course_id) = village.course_with_staff().await;
+    wait_for_publisher(&village).await;
+    let (version, signature): (i64, String) = sqlx::query_as(
+        "SELECT origin_version, signature FROM published_records WHERE course_id = $1",
+    )
+    .bind(&course_id)
+    .fetch_one(village.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(version, 1);
+    let page: Value = village
+        .get("/federation/v1/changes?since=0")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    assert_eq!(
+        entries[0]["signature"],
+        signature.as_str(),
+        "served as stored"
+    );
+
+    // As if the publisher had fallen behind: the stored record is of an older version. The feed
+    // must not serve it, but sign the current one itself.
+    sqlx::query(
+        "UPDATE published_records SET origin_version = 0, signature = 'stale' WHERE course_id = $1",
+    )
+    .bind(&course_id)
+    .execute(village.db.pool())
+    .await
+    .unwrap();
+    let page: Value = village
+        .get("/federation/v1/changes?since=0")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &page["entries"][0];
+    assert_eq!(entry["origin_version"], 1);
+    let key =
+        shuyuan::federation::identity::parse_public_key(entry["origin_key"].as_str().unwrap())
+            .unwrap();
+    let bytes = signed_bytes(Op::Upsert, &entry["course"], &village.address, 1);
+    assert!(shuyuan::federation::identity::verify(
+        &key,
+        &bytes,
+        entry["signature"].as_str().unwrap()
+    ));
+}
+
 fn record(id: &str, title: &str, updated_at: &str) -> Value {
     json!({
         "id": id,
