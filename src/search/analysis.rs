@@ -3,6 +3,8 @@
 //! - `zh_en`: jieba word segmentation (search mode, so 太极拳 also yields 太极), punctuation and
 //!   whitespace tokens dropped, lower-cased, English stemmed. Mixed Chinese/English text works
 //!   because jieba passes Latin words through as words.
+//! - [`bigram_analyzer`]: not used to index; the plain baseline the relevance benchmark measures
+//!   `zh_en` against (Han text in overlapping character pairs, no stemming).
 //! - `pinyin`: whitespace-separated Latin syllables, lower-cased. Fed by [`pinyin_forms`], which
 //!   spells each Chinese word three ways: whole (`taijiquan`), by syllable (`tai ji quan`) and,
 //!   in a separate field, by initials (`tjq`).
@@ -40,6 +42,21 @@ pub fn zh_en_analyzer() -> TextAnalyzer {
             STOP_WORDS.iter().map(|w| (*w).to_owned()),
         ))
         .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// The classic analysis of Chinese without a dictionary, as a baseline for `zh_en`: every run of
+/// Han characters becomes its overlapping character pairs (a lone character stays alone), other
+/// letters and digits become words, lower-cased, with `zh_en`'s stop words and length limit and
+/// no stemming. `bench/relevance` indexes and queries with it to show what jieba and the stemmer
+/// add; nothing in the server uses it.
+pub fn bigram_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(HanBigramTokenizer)
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(
+            STOP_WORDS.iter().map(|w| (*w).to_owned()),
+        ))
         .build()
 }
 
@@ -172,7 +189,7 @@ impl TokenFilter for WordsOnly {
 pub struct WordsOnlyWrapper<T>(T);
 
 impl<T: Tokenizer> Tokenizer for WordsOnlyWrapper<T> {
-    type TokenStream<'a> = WordsOnlyStream;
+    type TokenStream<'a> = TokenList;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
         let mut inner = self.0.token_stream(text);
@@ -208,7 +225,21 @@ impl<T: Tokenizer> Tokenizer for WordsOnlyWrapper<T> {
             token.position_length = 1;
             covered_to = covered_to.max(token.offset_to);
         }
-        WordsOnlyStream {
+        TokenList::new(tokens)
+    }
+}
+
+/// Tokens worked out in advance (filtered and renumbered, or cut into pairs), streamed.
+pub struct TokenList {
+    tokens: Vec<Token>,
+    /// One past the current token.
+    index: usize,
+    empty: Token,
+}
+
+impl TokenList {
+    fn new(tokens: Vec<Token>) -> TokenList {
+        TokenList {
             tokens,
             index: 0,
             empty: Token::default(),
@@ -216,14 +247,7 @@ impl<T: Tokenizer> Tokenizer for WordsOnlyWrapper<T> {
     }
 }
 
-pub struct WordsOnlyStream {
-    tokens: Vec<Token>,
-    /// One past the current token.
-    index: usize,
-    empty: Token,
-}
-
-impl TokenStream for WordsOnlyStream {
+impl TokenStream for TokenList {
     fn advance(&mut self) -> bool {
         if self.index < self.tokens.len() {
             self.index += 1;
@@ -245,6 +269,61 @@ impl TokenStream for WordsOnlyStream {
             Some(i) if i < self.tokens.len() => &mut self.tokens[i],
             _ => &mut self.empty,
         }
+    }
+}
+
+/// Han runs as overlapping character pairs, other alphanumeric runs as words; everything else
+/// separates. Tantivy's `NgramTokenizer` cuts the whole text into n-grams, across words and
+/// scripts, so the runs are split here first.
+#[derive(Clone)]
+pub struct HanBigramTokenizer;
+
+impl Tokenizer for HanBigramTokenizer {
+    type TokenStream<'a> = TokenList;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> TokenList {
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut push = |from: usize, to: usize| {
+            tokens.push(Token {
+                offset_from: from,
+                offset_to: to,
+                position: tokens.len(),
+                text: text[from..to].to_owned(),
+                position_length: 1,
+            });
+        };
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let end_of = |i: usize| chars.get(i).map_or(text.len(), |(at, _)| *at);
+        let is_han = |c: char| c.to_pinyin().is_some();
+        let mut i = 0;
+        while i < chars.len() {
+            let (start, c) = chars[i];
+            let han = is_han(c);
+            let run = chars[i..]
+                .iter()
+                .take_while(|(_, d)| {
+                    if han {
+                        is_han(*d)
+                    } else {
+                        d.is_alphanumeric() && !is_han(*d)
+                    }
+                })
+                .count();
+            if run == 0 {
+                i += 1;
+                continue;
+            }
+            if han && run > 1 {
+                for (j, (from, _)) in chars[i..i + run - 1].iter().enumerate() {
+                    push(*from, end_of(i + j + 2));
+                }
+            } else {
+                // A word, or a lone Han character.
+                push(start, end_of(i + run));
+            }
+            i += run;
+        }
+        TokenList::new(tokens)
     }
 }
 
@@ -366,6 +445,33 @@ mod tests {
         assert!(
             tokens.contains(&"thesi".to_owned()) || tokens.contains(&"thesis".to_owned()),
             "{tokens:?}"
+        );
+    }
+
+    #[test]
+    fn the_bigram_baseline_pairs_han_characters_and_keeps_words_unstemmed() {
+        let mut analyzer = bigram_analyzer();
+        let positioned =
+            terms_with_positions(&mut analyzer, "宝宝快十个月了，Learning Tai-Chi 10岁 的");
+        let terms: Vec<&str> = positioned.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(
+            terms,
+            [
+                "宝宝", "宝快", "快十", "十个", "个月", "月了", "learning", "tai", "chi", "10",
+                "岁"
+            ],
+            "a lone character stays a unigram, 的 is a stop word: {positioned:?}"
+        );
+        let positions: Vec<usize> = positioned.iter().map(|(p, _)| *p).collect();
+        assert!(
+            positions.windows(2).all(|w| w[1] == w[0] + 1),
+            "{positioned:?}"
+        );
+        let mut stream = analyzer.token_stream("书法 课");
+        assert!(stream.advance());
+        assert_eq!(
+            (stream.token().offset_from, stream.token().offset_to),
+            (0, 6)
         );
     }
 

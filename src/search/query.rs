@@ -15,6 +15,7 @@ use tantivy::query::{
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::OpenIndex;
@@ -169,13 +170,12 @@ fn text_fields(fields: &Fields) -> [(Field, f32); 4] {
     ]
 }
 
-fn build_text_query(fields: &Fields, text: &str) -> Built {
+fn build_text_query(fields: &Fields, zh_en: &mut TextAnalyzer, text: &str) -> Built {
     let parsed = parse_text(text);
-    let mut zh_en = analysis::zh_en_analyzer();
     let mut pinyin = analysis::pinyin_analyzer();
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
 
-    for term in terms(&mut zh_en, &parsed.loose) {
+    for term in terms(zh_en, &parsed.loose) {
         for (field, boost) in text_fields(fields) {
             clauses.push((Occur::Should, term_query(field, &term, boost)));
         }
@@ -203,7 +203,7 @@ fn build_text_query(fields: &Fields, text: &str) -> Built {
         ));
     }
     for phrase in &parsed.phrases {
-        let phrase_terms = analysis::terms_with_positions(&mut zh_en, phrase);
+        let phrase_terms = analysis::terms_with_positions(zh_en, phrase);
         let mut per_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (field, boost) in text_fields(fields) {
             let query: Box<dyn Query> = match phrase_terms.len() {
@@ -245,10 +245,11 @@ fn build_text_query(fields: &Fields, text: &str) -> Built {
 fn with_cue_boosts(
     searcher: &Searcher,
     fields: &Fields,
+    zh_en: &mut TextAnalyzer,
     parsed: &ParsedText,
     query: Box<dyn Query>,
 ) -> tantivy::Result<Box<dyn Query>> {
-    let Some(segment_query) = segment_text_query(fields, parsed, &[]) else {
+    let Some(segment_query) = segment_text_query(fields, zh_en, parsed, &[]) else {
         return Ok(query);
     };
     let top = searcher.search(
@@ -285,12 +286,12 @@ fn with_cue_boosts(
 /// empty, else of those courses only.
 fn segment_text_query(
     fields: &Fields,
+    zh_en: &mut TextAnalyzer,
     parsed: &ParsedText,
     course_ids: &[&str],
 ) -> Option<BooleanQuery> {
-    let mut zh_en = analysis::zh_en_analyzer();
     let all_text = format!("{} {}", parsed.loose, parsed.phrases.join(" "));
-    let words: Vec<(Occur, Box<dyn Query>)> = terms(&mut zh_en, &all_text)
+    let words: Vec<(Occur, Box<dyn Query>)> = terms(zh_en, &all_text)
         .iter()
         .map(|term| (Occur::Should, term_query(fields.segment_text, term, 1.0)))
         .collect();
@@ -323,8 +324,7 @@ fn segment_text_query(
     Some(BooleanQuery::new(clauses))
 }
 
-fn fuzzy_query(fields: &Fields, words: &[String]) -> Box<dyn Query> {
-    let mut stem = analysis::zh_en_analyzer();
+fn fuzzy_query(fields: &Fields, zh_en: &mut TextAnalyzer, words: &[String]) -> Box<dyn Query> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for word in words {
         let distance = if word.chars().count() >= 8 { 2 } else { 1 };
@@ -338,7 +338,7 @@ fn fuzzy_query(fields: &Fields, words: &[String]) -> Box<dyn Query> {
                 PINYIN_BOOST * FUZZY_BOOST,
             )),
         ));
-        for stemmed in terms(&mut stem, word) {
+        for stemmed in terms(zh_en, word) {
             for (field, boost) in text_fields(fields) {
                 let fuzzy =
                     FuzzyTermQuery::new(Term::from_field_text(field, &stemmed), distance, true);
@@ -410,7 +410,11 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     let fields = &open.fields;
     let searcher = open.reader.searcher();
     let text = truncate_query(request.text.trim());
-    let built = build_text_query(fields, text);
+    // The analyzer the index was built with, not a fresh `zh_en_analyzer()`: queries must be
+    // cut into the terms the documents were, and an index built with another analyzer (the
+    // relevance benchmark's bigram baseline) is then queried with that one.
+    let mut zh_en = open.index.tokenizer_for_field(fields.title)?;
+    let built = build_text_query(fields, &mut zh_en, text);
     let browse = !built.has_text;
 
     let run = |text_query: Option<Box<dyn Query>>| -> tantivy::Result<Collected> {
@@ -435,6 +439,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         with_cue_boosts(
             &searcher,
             fields,
+            &mut zh_en,
             &parse_text(text),
             built.query.box_clone(),
         )?
@@ -444,7 +449,10 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     if !browse && total < FUZZY_BELOW_HITS && !built.fuzzy_words.is_empty() {
         let combined: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
             (Occur::Should, built.query.box_clone()),
-            (Occur::Should, fuzzy_query(fields, &built.fuzzy_words)),
+            (
+                Occur::Should,
+                fuzzy_query(fields, &mut zh_en, &built.fuzzy_words),
+            ),
         ]));
         let retried = run(Some(combined.box_clone()))?;
         if retried.0 > total {
@@ -476,7 +484,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     let parsed = parse_text(text);
     let with_media = !browse && {
         let ids: Vec<&str> = page.iter().map(|(_, _, id)| id.as_str()).collect();
-        match segment_text_query(fields, &parsed, &ids) {
+        match segment_text_query(fields, &mut zh_en, &parsed, &ids) {
             Some(query) => searcher.search(&query, &Count)? > 0,
             None => false,
         }
@@ -492,7 +500,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
             })?;
         let snippet = best_snippet(&mut snippets, &doc, &summary);
         let matches = if with_media {
-            media_matches(&searcher, fields, &course_id, &parsed)?
+            media_matches(&searcher, fields, &mut zh_en, &course_id, &parsed)?
         } else {
             Vec::new()
         };
@@ -670,10 +678,11 @@ fn html_escape(text: &str) -> String {
 fn media_matches(
     searcher: &Searcher,
     fields: &Fields,
+    zh_en: &mut TextAnalyzer,
     course_id: &str,
     parsed: &ParsedText,
 ) -> tantivy::Result<Vec<MediaMatch>> {
-    let Some(query) = segment_text_query(fields, parsed, &[course_id]) else {
+    let Some(query) = segment_text_query(fields, zh_en, parsed, &[course_id]) else {
         return Ok(Vec::new());
     };
     let top = searcher.search(
