@@ -2,6 +2,7 @@
 -- federation feed serves stored bytes instead of signing every record on every read.
 CREATE TABLE published_records (
     course_id      TEXT PRIMARY KEY,
+    origin         TEXT NOT NULL,              -- the server id it was signed under (ids change with the public URL)
     origin_version BIGINT NOT NULL,            -- the course version the signature covers
     op             TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
     course         TEXT NOT NULL,              -- the course record as signed (JSON)

@@ -25,8 +25,9 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// What tungstenite itself accepts, so that a frame somewhat over [`MAX_FRAME_BYTES`] is read
 /// whole and refused here: when tungstenite refuses a frame from its header, the frame's rest
 /// stays unread, closing the socket then makes the kernel send a reset, and the client never
-/// sees its 1009. Beyond this size the client is not one we owe a clean close.
-pub const READ_LIMIT_BYTES: usize = 1024 * 1024;
+/// sees its 1009. Beyond this size the client is not one we owe a clean close; the limit is
+/// also what a client can make a socket hold while it sends a message in fragments.
+pub const READ_LIMIT_BYTES: usize = 2 * MAX_FRAME_BYTES;
 /// tungstenite's read buffer. Its default, 128 KiB, is zero-filled before a read and kept for
 /// the socket's life: most of an idle socket's memory.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;

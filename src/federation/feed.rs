@@ -59,8 +59,10 @@ impl Federation {
                 .into_iter()
                 .map(|r| (r.course_id, r))
                 .collect();
-        // Signed by the publisher at the version this entry announces, or not (yet): the
-        // publisher has not caught up, and those few are signed here.
+        // Signed by the publisher at the version this entry announces and under this server's
+        // current id, or not (yet): the publisher has not caught up, or the id changed with the
+        // public URL. Those are signed here; a stored record that does not match is never served.
+        published.retain(|_, record| record.origin == me);
         let unsigned: Vec<Uuid> = local
             .iter()
             .filter(|row| {
@@ -70,6 +72,7 @@ impl Federation {
             })
             .map(|row| row.course_id)
             .collect();
+        published.retain(|id, _| !unsigned.contains(id));
         let courses: HashMap<Uuid, Course> = catalog
             .courses_by_ids(&unsigned)
             .await?

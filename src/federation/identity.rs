@@ -115,6 +115,12 @@ fn decode_signature(text: &str) -> Option<Signature> {
 /// Whether each `(key, message, signature)` is good, as [`verify`] says. A feed page's
 /// signatures are checked together first (Ed25519 batch verification costs about half as much
 /// per signature); only when the batch fails is each checked alone, to find the bad ones.
+///
+/// The batch equation is not multiplied by the cofactor, so a signature whose R carries a
+/// small-order component can pass in a batch (with probability about 1/8) where [`verify`]
+/// refuses it. Only the holder of the origin's key can make such a signature, so this lets no
+/// one forge or alter a record; it only lets a misbehaving origin make acceptance of its own
+/// odd signatures depend on the page they arrive in.
 pub fn verify_each(items: &[(VerifyingKey, &[u8], &str)]) -> Vec<bool> {
     let decoded: Vec<Option<Signature>> = items
         .iter()

@@ -105,6 +105,7 @@ pub(super) fn sign_own(identity: &Identity, course: &Course, op: LogOp) -> Publi
     ));
     PublishedRecord {
         course_id: course.id,
+        origin: identity.server_id.clone(),
         origin_version: course.version,
         op: op.as_str().to_owned(),
         course: value.to_string(),

@@ -401,6 +401,8 @@ pub async fn set_server_id(pool: &AnyPool, server_id: &str) -> Result<(), sqlx::
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedRecord {
     pub course_id: Uuid,
+    /// The server id the record was signed under.
+    pub origin: String,
     pub origin_version: i64,
     pub op: String,
     /// The course record's JSON text, exactly the bytes the signature's canonical form covers.
@@ -416,20 +418,23 @@ pub async fn publisher_position(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Stores signed records (never over a newer version another node stored meanwhile) and moves
-/// the publisher to `through_seq`, in one transaction. Ids must be distinct.
+/// the publisher to `through_seq`, in one transaction. Ids must be distinct; records are
+/// written in id order, so two nodes publishing at once lock rows in the same order.
 pub async fn save_published(
     conn: &mut AnyConnection,
     records: &[PublishedRecord],
     through_seq: i64,
 ) -> Result<(), sqlx::Error> {
+    let mut records: Vec<&PublishedRecord> = records.iter().collect();
+    records.sort_by_key(|record| record.course_id);
     for chunk in records.chunks(200) {
         let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+            .map(|i| format!("({})", placeholders(i * 6 + 1, 6)))
             .collect();
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO published_records (course_id, origin_version, op, course, signature) \
-             VALUES {} ON CONFLICT (course_id) DO UPDATE SET \
-             origin_version = excluded.origin_version, op = excluded.op, \
+            "INSERT INTO published_records (course_id, origin, origin_version, op, course, \
+             signature) VALUES {} ON CONFLICT (course_id) DO UPDATE SET \
+             origin = excluded.origin, origin_version = excluded.origin_version, op = excluded.op, \
              course = excluded.course, signature = excluded.signature \
              WHERE published_records.origin_version <= excluded.origin_version",
             rows.join(", ")
@@ -437,6 +442,7 @@ pub async fn save_published(
         for record in chunk {
             query = query
                 .bind(record.course_id.to_string())
+                .bind(&record.origin)
                 .bind(record.origin_version)
                 .bind(&record.op)
                 .bind(&record.course)
@@ -461,7 +467,7 @@ pub async fn published_by_ids(
         return Ok(Vec::new());
     }
     let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT course_id, origin_version, op, course, signature FROM published_records \
+        "SELECT course_id, origin, origin_version, op, course, signature FROM published_records \
          WHERE course_id IN ({})",
         placeholders(1, ids.len())
     )));
@@ -475,6 +481,7 @@ pub async fn published_by_ids(
         .map(|row| {
             Ok(PublishedRecord {
                 course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+                origin: row.try_get("origin")?,
                 origin_version: row.try_get("origin_version")?,
                 op: row.try_get("op")?,
                 course: row.try_get("course")?,

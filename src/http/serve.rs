@@ -23,8 +23,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// The most response bytes hyper holds per HTTP/1 connection before waiting for the socket
-/// (it also bounds a request's head, which is far smaller).
+/// The most response bytes hyper holds per HTTP/1 connection (per HTTP/2 stream) before waiting
+/// for the socket. On HTTP/1 it also bounds a request's head: a larger one gets 431.
 pub const WRITE_QUEUE_BYTES: usize = 128 * 1024;
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then waits for the open
@@ -32,6 +32,7 @@ pub const WRITE_QUEUE_BYTES: usize = 128 * 1024;
 pub async fn serve(mut listener: TcpListener, router: Router, shutdown: CancellationToken) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().max_buf_size(WRITE_QUEUE_BYTES);
+    builder.http2().max_send_buf_size(WRITE_QUEUE_BYTES);
     // Needed for WebSockets over HTTP/2 (RFC 8441), as axum::serve enables it.
     builder.http2().enable_connect_protocol();
     let graceful = GracefulShutdown::new();

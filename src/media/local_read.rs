@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -71,13 +70,13 @@ impl Reader {
             },
             NoWait::Unsupported => None,
         };
-        let (mut buffer, read) = match cached {
+        let (buffer, read) = match cached {
             Some(read) => (buffer, read),
             None => {
                 let file = Arc::clone(&self.file);
                 let position = self.position;
                 tokio::task::spawn_blocking(move || {
-                    let read = file.read_at(&mut buffer, position)?;
+                    let read = read_at(&file, &mut buffer, position)?;
                     Ok::<_, io::Error>((buffer, read))
                 })
                 .await
@@ -91,8 +90,13 @@ impl Reader {
                 format!("object ended at byte {} of {}", self.position, self.end),
             ));
         }
-        buffer.truncate(read);
         self.position += read as u64;
+        if read < want {
+            // A short read (the cached part of a file still being read ahead): a `Bytes` made
+            // from the vector would keep the whole allocation alive in hyper's write queue,
+            // which counts bytes, not allocations.
+            return Ok(Bytes::copy_from_slice(&buffer[..read]));
+        }
         Ok(Bytes::from(buffer))
     }
 }
@@ -119,6 +123,16 @@ fn read_cached(file: &File, buffer: &mut [u8], position: u64) -> Cached {
         Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => Cached::Unsupported,
         Err(errno) => Cached::Failed(errno.into()),
     }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], position: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, position)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buffer: &mut [u8], position: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, position)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -258,7 +258,6 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
     .await;
 }
 
-/// A course record as an origin publishes it.
 /// Waits until `app`'s publisher has signed every log entry so far.
 async fn wait_for_publisher(app: &TestApp) {
     let target = app.catalog.latest_seq().await.unwrap();
@@ -307,34 +306,44 @@ async fn the_feed_serves_records_signed_when_they_changed_and_signs_those_not_ye
         "served as stored"
     );
 
-    // As if the publisher had fallen behind: the stored record is of an older version. The feed
+    // As if the publisher had fallen behind (the stored record is of an older version), or the
+    // record had been signed under this server's former id (its public URL changed): the feed
     // must not serve it, but sign the current one itself.
-    sqlx::query(
+    for stale in [
         "UPDATE published_records SET origin_version = 0, signature = 'stale' WHERE course_id = $1",
-    )
-    .bind(&course_id)
-    .execute(village.db.pool())
-    .await
-    .unwrap();
-    let page: Value = village
-        .get("/federation/v1/changes?since=0")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let entry = &page["entries"][0];
-    assert_eq!(entry["origin_version"], 1);
-    let key =
-        shuyuan::federation::identity::parse_public_key(entry["origin_key"].as_str().unwrap())
+        "UPDATE published_records SET origin = 'http://former.invalid', signature = 'stale' \
+         WHERE course_id = $1",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(stale))
+            .bind(&course_id)
+            .execute(village.db.pool())
+            .await
             .unwrap();
-    let bytes = signed_bytes(Op::Upsert, &entry["course"], &village.address, 1);
-    assert!(shuyuan::federation::identity::verify(
-        &key,
-        &bytes,
-        entry["signature"].as_str().unwrap()
-    ));
+        let page: Value = village
+            .get("/federation/v1/changes?since=0")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let entry = &page["entries"][0];
+        assert_eq!(entry["origin_version"], 1);
+        assert_eq!(entry["origin"], village.address.as_str());
+        let key =
+            shuyuan::federation::identity::parse_public_key(entry["origin_key"].as_str().unwrap())
+                .unwrap();
+        let bytes = signed_bytes(Op::Upsert, &entry["course"], &village.address, 1);
+        assert!(
+            shuyuan::federation::identity::verify(
+                &key,
+                &bytes,
+                entry["signature"].as_str().unwrap()
+            ),
+            "{stale}: {entry}"
+        );
+    }
 }
 
+/// A course record as an origin publishes it.
 fn record(id: &str, title: &str, updated_at: &str) -> Value {
     json!({
         "id": id,
