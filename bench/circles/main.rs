@@ -228,13 +228,21 @@ fn spawn_shuyuan(
     settings: &Settings,
     dir: &Path,
     database_url: &str,
+    key_file: Option<&Path>,
 ) -> anyhow::Result<ServerProcess> {
     std::fs::create_dir_all(dir)?;
+    let mut env = shuyuan_env(dir, database_url);
+    if let Some(key_file) = key_file {
+        env.push((
+            "SHUYUAN_FEDERATION__KEY_FILE",
+            key_file.display().to_string(),
+        ));
+    }
     ServerProcess::spawn(
         name,
         Path::new(SHUYUAN_BIN),
         &["serve"],
-        &shuyuan_env(dir, database_url),
+        &env,
         dir,
         settings.server_cpus.as_deref(),
         Ready::ShuyuanLog,
@@ -273,7 +281,7 @@ async fn run_shuyuan(settings: &Settings) -> anyhow::Result<RunResult> {
     let dir = tmp.path().join("node-a");
     let database_url = format!("sqlite://{}/shuyuan.db", dir.display());
     let accounts = setup::seed_accounts(&database_url, settings.clients).await?;
-    let mut node = spawn_shuyuan("shuyuan", settings, &dir, &database_url)?;
+    let mut node = spawn_shuyuan("shuyuan", settings, &dir, &database_url, None)?;
     let base = format!("http://{}", node.addr);
     let circles = populate(&base, &accounts, settings).await?;
     let specs = accounts
@@ -347,17 +355,21 @@ async fn run_cluster(settings: &Settings, admin_url: &str) -> anyhow::Result<Run
     let result = async {
         let tmp = temp_dir(settings)?;
         let accounts = setup::seed_accounts(&database.url, settings.clients).await?;
+        // The nodes of a cluster sign with one key: a node with another refuses to start.
+        let key_file = tmp.path().join("federation.key");
         let node_a = spawn_shuyuan(
             "node A",
             settings,
             &tmp.path().join("node-a"),
             &database.url,
+            Some(&key_file),
         )?;
         let node_b = spawn_shuyuan(
             "node B",
             settings,
             &tmp.path().join("node-b"),
             &database.url,
+            Some(&key_file),
         )?;
         let circles = populate(&format!("http://{}", node_a.addr), &accounts, settings).await?;
         let addrs = [node_a.addr, node_b.addr];

@@ -166,7 +166,11 @@ fn spawn_reader(
 ) {
     std::thread::spawn(move || {
         for line in BufReader::new(output).lines().map_while(Result::ok) {
-            if line.contains("\"WARN\"") || line.contains("\"ERROR\"") || line.contains("panicked")
+            // `main` prints the error that stops a server as a plain `error: …` line.
+            if line.contains("\"WARN\"")
+                || line.contains("\"ERROR\"")
+                || line.contains("panicked")
+                || line.starts_with("error: ")
             {
                 let mut warnings = warnings.lock().expect("not poisoned");
                 warnings.count += 1;
