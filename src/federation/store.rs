@@ -316,34 +316,27 @@ pub async fn records_by_ids(
     pool: &AnyPool,
     ids: &[Uuid],
 ) -> Result<Vec<StoredRecord>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+    rows_by_course_ids(
+        pool,
         "SELECT course_id, origin, origin_version, op, course, signature, origin_key, peer_id \
-         FROM federated_records WHERE course_id IN ({})",
-        placeholders(1, ids.len())
-    )));
-    for id in ids {
-        query = query.bind(id.to_string());
-    }
-    query
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(StoredRecord {
-                course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
-                origin: row.try_get("origin")?,
-                origin_version: row.try_get("origin_version")?,
-                op: row.try_get("op")?,
-                course: row.try_get("course")?,
-                signature: row.try_get("signature")?,
-                origin_key: row.try_get("origin_key")?,
-                peer_id: parse_uuid(&row.try_get::<String, _>("peer_id")?)?,
-            })
+         FROM federated_records",
+        ids,
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(StoredRecord {
+            course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+            origin: row.try_get("origin")?,
+            origin_version: row.try_get("origin_version")?,
+            op: row.try_get("op")?,
+            course: row.try_get("course")?,
+            signature: row.try_get("signature")?,
+            origin_key: row.try_get("origin_key")?,
+            peer_id: parse_uuid(&row.try_get::<String, _>("peer_id")?)?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The origin of a federated course and the peer it came through.
@@ -463,30 +456,41 @@ pub async fn published_by_ids(
     pool: &AnyPool,
     ids: &[Uuid],
 ) -> Result<Vec<PublishedRecord>, sqlx::Error> {
+    rows_by_course_ids(
+        pool,
+        "SELECT course_id, origin, origin_version, op, course, signature FROM published_records",
+        ids,
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(PublishedRecord {
+            course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+            origin: row.try_get("origin")?,
+            origin_version: row.try_get("origin_version")?,
+            op: row.try_get("op")?,
+            course: row.try_get("course")?,
+            signature: row.try_get("signature")?,
+        })
+    })
+    .collect()
+}
+
+/// The rows of `select` (a `SELECT … FROM table`) whose `course_id` is one of `ids`.
+async fn rows_by_course_ids(
+    pool: &AnyPool,
+    select: &str,
+    ids: &[Uuid],
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT course_id, origin, origin_version, op, course, signature FROM published_records \
-         WHERE course_id IN ({})",
+        "{select} WHERE course_id IN ({})",
         placeholders(1, ids.len())
     )));
     for id in ids {
         query = query.bind(id.to_string());
     }
-    query
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(PublishedRecord {
-                course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
-                origin: row.try_get("origin")?,
-                origin_version: row.try_get("origin_version")?,
-                op: row.try_get("op")?,
-                course: row.try_get("course")?,
-                signature: row.try_get("signature")?,
-            })
-        })
-        .collect()
+    query.fetch_all(pool).await
 }

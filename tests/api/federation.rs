@@ -202,12 +202,7 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
             .unwrap();
         assert_eq!(edited.status(), StatusCode::OK);
     }
-    let page: Value = village
-        .get("/federation/v1/changes?since=0")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = feed_from_start(&village).await;
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "three changes, one course: {page}");
     assert_eq!(entries[0]["origin_version"], 3);
@@ -258,6 +253,15 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
     .await;
 }
 
+/// `app`'s feed from its first change.
+async fn feed_from_start(app: &TestApp) -> Value {
+    app.get("/federation/v1/changes?since=0")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits until `app`'s publisher has signed every log entry so far.
 async fn wait_for_publisher(app: &TestApp) {
     let target = app.catalog.latest_seq().await.unwrap();
@@ -292,12 +296,7 @@ async fn the_feed_serves_records_signed_when_they_changed_and_signs_those_not_ye
     .await
     .unwrap();
     assert_eq!(version, 1);
-    let page: Value = village
-        .get("/federation/v1/changes?since=0")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = feed_from_start(&village).await;
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{page}");
     assert_eq!(
@@ -319,12 +318,7 @@ async fn the_feed_serves_records_signed_when_they_changed_and_signs_those_not_ye
             .execute(village.db.pool())
             .await
             .unwrap();
-        let page: Value = village
-            .get("/federation/v1/changes?since=0")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = feed_from_start(&village).await;
         let entry = &page["entries"][0];
         assert_eq!(entry["origin_version"], 1);
         assert_eq!(entry["origin"], village.address.as_str());
