@@ -55,10 +55,11 @@ impl MediaKey {
     }
 }
 
-/// Bytes per read when streaming from the local directory. Each connection holds about two
-/// such chunks (one being read, one in hyper's write queue, see `http::serve`), so this sets
-/// the memory a streaming client costs; much smaller and the per-read cost shows.
-const LOCAL_READ_BYTES: usize = 128 * 1024;
+/// Bytes per read when streaming from the local directory. hyper asks for the next chunk only
+/// while its write queue holds less than `http::serve::WRITE_QUEUE_BYTES`, so a connection
+/// holds at most that plus one chunk (~384 KiB). Halving it cost a sixth of the random-range
+/// throughput in the media benchmark (bench/README.md).
+const LOCAL_READ_BYTES: usize = 256 * 1024;
 
 /// An object found by [`MediaStore::list_files`].
 pub struct StoredObject {
