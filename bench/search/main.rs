@@ -232,12 +232,7 @@ fn run() -> anyhow::Result<()> {
     println!(
         "\ntotal wall time {:.1} min; load average at the end {}",
         wall.elapsed().as_secs_f64() / 60.0,
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        common::load_average()
     );
     match failure {
         Some(error) => Err(error),

@@ -359,19 +359,11 @@ async fn insert_courses(
     conn: &mut AnyConnection,
     courses: &[&RemoteCourse],
 ) -> Result<(), sqlx::Error> {
-    let rows: Vec<String> = (0..courses.len())
-        .map(|i| {
-            format!(
-                "({})",
-                store::placeholders(i * COURSE_VALUES + 1, COURSE_VALUES)
-            )
-        })
-        .collect();
     let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO courses (id, origin, title, description, subjects, audience, level, \
          languages, license, tags, credits, region, version, created_at, updated_at, \
          remote_institution_slug, remote_institution_name) VALUES {}",
-        rows.join(", ")
+        store::value_rows(courses.len(), COURSE_VALUES)
     )));
     for course in courses {
         query = course_binds(query, course);

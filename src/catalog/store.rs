@@ -242,6 +242,14 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// `($1, …, $columns), ($columns+1, …), …`: the `VALUES` of a multi-row insert.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(i * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Courses by id in any state, with their files; ids not found are left out. Two queries
 /// whatever the number of ids (at most a feed page), for readers that take many at once.
 pub async fn find_courses(pool: &AnyPool, ids: &[Uuid]) -> Result<Vec<Course>, sqlx::Error> {
@@ -516,12 +524,9 @@ pub async fn append_log_many(
     // One statement per entry would cost a round trip each; multi-row VALUES are numbered in
     // order by both backends, so seqs follow the entries.
     for chunk in entries.chunks(200) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
-            .collect();
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO catalog_log (course_id, op, origin, origin_version, created_at) VALUES {}",
-            rows.join(", ")
+            value_rows(chunk.len(), 5)
         )));
         for (course_id, op, origin, version) in chunk {
             query = query

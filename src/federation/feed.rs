@@ -62,17 +62,18 @@ impl Federation {
         // Signed by the publisher at the version this entry announces and under this server's
         // current id, or not (yet): the publisher has not caught up, or the id changed with the
         // public URL. Those are signed here; a stored record that does not match is never served.
-        published.retain(|_, record| record.origin == me);
-        let unsigned: Vec<Uuid> = local
+        let announced: HashMap<Uuid, i64> = local
             .iter()
-            .filter(|row| {
-                published
-                    .get(&row.course_id)
-                    .is_none_or(|r| r.origin_version != row.origin_version)
-            })
-            .map(|row| row.course_id)
+            .map(|row| (row.course_id, row.origin_version))
             .collect();
-        published.retain(|id, _| !unsigned.contains(id));
+        published.retain(|id, record| {
+            record.origin == me && announced.get(id) == Some(&record.origin_version)
+        });
+        let unsigned: Vec<Uuid> = local_ids
+            .iter()
+            .filter(|id| !published.contains_key(id))
+            .copied()
+            .collect();
         let courses: HashMap<Uuid, Course> = catalog
             .courses_by_ids(&unsigned)
             .await?

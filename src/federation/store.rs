@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::MediaPolicy;
 use crate::accounts::store::parse_uuid;
-use crate::catalog::store::placeholders;
+use crate::catalog::store::{placeholders, value_rows};
 
 /// A peer and what this server knows of its feed.
 #[derive(Debug, Clone, PartialEq)]
@@ -282,9 +282,6 @@ pub async fn save_records(
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     for chunk in records.chunks(200) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 9 + 1, 9)))
-            .collect();
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO federated_records (course_id, origin, origin_version, op, course, \
              signature, origin_key, peer_id, received_at) VALUES {} \
@@ -293,7 +290,7 @@ pub async fn save_records(
              course = excluded.course, signature = excluded.signature, \
              origin_key = excluded.origin_key, peer_id = excluded.peer_id, \
              received_at = excluded.received_at",
-            rows.join(", ")
+            value_rows(chunk.len(), 9)
         )));
         for record in chunk {
             query = query
@@ -421,16 +418,13 @@ pub async fn save_published(
     let mut records: Vec<&PublishedRecord> = records.iter().collect();
     records.sort_by_key(|record| record.course_id);
     for chunk in records.chunks(200) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 6 + 1, 6)))
-            .collect();
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO published_records (course_id, origin, origin_version, op, course, \
              signature) VALUES {} ON CONFLICT (course_id) DO UPDATE SET \
              origin = excluded.origin, origin_version = excluded.origin_version, op = excluded.op, \
              course = excluded.course, signature = excluded.signature \
              WHERE published_records.origin_version <= excluded.origin_version",
-            rows.join(", ")
+            value_rows(chunk.len(), 6)
         )));
         for record in chunk {
             query = query
