@@ -502,7 +502,7 @@ for ((round = 1; round <= UPLOAD_ROUNDS; round++)); do
         else
             c0=$(cpu_ticks "$SERVER_CPU")
             t0=$(now_ns)
-            on_server_cpu dd if="$WORK/upload.bin" of="$WORK/data/dd-copy.bin" bs=8M status=none
+            on_server_cpu dd if="$WORK/upload.bin" of="$WORK/data/dd-copy.bin" bs=8M conv=fsync status=none
             t1=$(now_ns)
             c1=$(cpu_ticks "$SERVER_CPU")
             secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')

@@ -15,7 +15,7 @@ pub mod subtitles;
 pub mod upload;
 
 use std::ops::Range;
-use std::path::Path as FsPath;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -61,6 +61,10 @@ impl MediaKey {
 /// throughput in the media benchmark (bench/README.md).
 const LOCAL_READ_BYTES: usize = 256 * 1024;
 
+/// Idle chunk buffers kept for reuse (4 MiB): enough for the chunks that finish writing while
+/// the next reads happen, few enough not to count in the memory budget.
+const LOCAL_READ_POOL: usize = 16;
+
 /// An object found by [`MediaStore::list_files`].
 pub struct StoredObject {
     pub key: MediaKey,
@@ -71,12 +75,16 @@ pub struct StoredObject {
 #[derive(Clone, Debug)]
 pub struct MediaStore {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local store, whose writes [`MediaStore::make_durable`] flushes.
+    local_dir: Option<PathBuf>,
+    chunks: Arc<local_read::ChunkPool>,
 }
 
 impl MediaStore {
     /// Builds the store `storage.url` names: a directory (created if missing) or `s3://bucket`.
     pub fn from_config(storage: &StorageConfig, data_dir: &FsPath) -> anyhow::Result<MediaStore> {
         let url = storage.url.trim();
+        let mut local_dir = None;
         let store: Arc<dyn ObjectStore> = if let Some(bucket) = url.strip_prefix("s3://") {
             let bucket = bucket.trim_end_matches('/');
             let mut builder = AmazonS3Builder::new()
@@ -106,13 +114,18 @@ impl MediaStore {
             };
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating the object directory {}", dir.display()))?;
+            local_dir = Some(dir.clone());
             Arc::new(
                 LocalFileSystem::new_with_prefix(&dir)
                     .with_context(|| format!("opening the object directory {}", dir.display()))?
                     .with_automatic_cleanup(true),
             )
         };
-        Ok(MediaStore { store })
+        Ok(MediaStore {
+            store,
+            local_dir,
+            chunks: local_read::ChunkPool::new(LOCAL_READ_BYTES, LOCAL_READ_POOL),
+        })
     }
 
     pub(crate) fn inner(&self) -> &Arc<dyn ObjectStore> {
@@ -135,7 +148,7 @@ impl MediaStore {
             // object_store streams local files in 8 KiB reads, each a round trip through the
             // blocking pool; see `local_read` for what is done instead.
             GetResultPayload::File(file, _) => {
-                Ok(local_read::range_stream(file, range, LOCAL_READ_BYTES).boxed())
+                Ok(local_read::range_stream(file, range, Arc::clone(&self.chunks)).boxed())
             }
             GetResultPayload::Stream(stream) => Ok(stream
                 .map_err(|e| std::io::Error::other(e.to_string()))
@@ -157,6 +170,28 @@ impl MediaStore {
             });
         }
         result.bytes().await
+    }
+
+    /// Waits until a stored object's bytes are on disk, so a row that names it survives a
+    /// crash or power loss with the bytes it promises. `object_store`'s local store writes
+    /// through the page cache and renames, without `fsync`; an S3-compatible store is durable
+    /// when it answers.
+    pub async fn make_durable(&self, key: &MediaKey) -> std::io::Result<()> {
+        let Some(dir) = &self.local_dir else {
+            return Ok(());
+        };
+        let file = dir.join(key.as_str());
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
+            // The rename that made the object visible is an entry of its directory.
+            #[cfg(unix)]
+            if let Some(parent) = file.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// Deletes the object; an object already gone is not an error.

@@ -49,8 +49,8 @@ pub enum UploadError {
 }
 
 /// Streams `body` to `key`. On any error the partial object is aborted, so either the whole
-/// verified object exists afterwards or nothing does (an abort that itself fails leaves an
-/// object the sweep removes).
+/// verified object exists afterwards, on disk, or nothing does (an abort that itself fails
+/// leaves an object the sweep removes).
 pub async fn store_stream<S, E>(
     media: &MediaStore,
     key: &MediaKey,
@@ -63,7 +63,15 @@ where
 {
     let mut writer = BufWriter::with_capacity(media.inner().clone(), key.0.clone(), PART_BYTES)
         .with_max_concurrency(PARTS_IN_FLIGHT);
-    match copy_verified(&mut writer, body, &rules).await {
+    let copied = match copy_verified(&mut writer, body, &rules).await {
+        Ok(uploaded) => media
+            .make_durable(key)
+            .await
+            .map(|()| uploaded)
+            .map_err(|e| UploadError::Store(format!("flushing to disk: {e}"))),
+        Err(error) => Err(error),
+    };
+    match copied {
         Ok(uploaded) => Ok(uploaded),
         Err(error) => {
             if let Err(abort_error) = writer.abort().await {
