@@ -105,8 +105,9 @@ async fn serve_socket(stream: TcpStream, rooms: Rooms) {
     };
     // The same socket settings as Shuyuan's live socket, so the two differ only above them.
     let config = WebSocketConfig::default()
-        .max_message_size(Some(live::MAX_FRAME_BYTES))
-        .max_frame_size(Some(live::MAX_FRAME_BYTES));
+        .read_buffer_size(live::READ_BUFFER_BYTES)
+        .max_message_size(Some(live::READ_LIMIT_BYTES))
+        .max_frame_size(Some(live::READ_LIMIT_BYTES));
     let Ok(socket) =
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)).await
     else {

@@ -26,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
@@ -211,10 +212,14 @@ async fn read_loop(
     recorder: Arc<Recorder>,
     stop: CancellationToken,
 ) -> ClientStats {
+    // Made once: a fresh `cancelled()` per frame registers and unregisters with the token
+    // every time, which adds up over 100,000 frames a second on the generator's one core.
+    let stopped = stop.cancelled();
+    let mut stopped = std::pin::pin!(stopped);
     loop {
         let frame = tokio::select! {
             biased;
-            () = stop.cancelled() => break,
+            () = &mut stopped => break,
             frame = frames.next() => frame,
         };
         let at = || recorder.epoch.elapsed().as_secs_f64();
@@ -305,7 +310,11 @@ async fn connect(spec: &ClientSpec) -> Result<Socket, String> {
                 .map_err(|_| "a header value".to_owned())?,
         );
     }
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+    // tungstenite zero-fills its whole read buffer before every read: at the default 128 KiB
+    // that is most of the generator's work; the server's sockets use the same small buffer.
+    let config =
+        WebSocketConfig::default().read_buffer_size(shuyuan::circles::live::READ_BUFFER_BYTES);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
         .await
         .map_err(|e| {
             let text = e.to_string();

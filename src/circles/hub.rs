@@ -22,8 +22,9 @@ pub const ROOM_QUEUE: usize = 256;
 
 /// A presence frame names at most this many of those online (and counts them all): with a
 /// thousand members online the whole list was 75 KB, sent to every socket, and each socket's
-/// write buffer then kept that size for good.
-pub const PRESENCE_NAMES: usize = 50;
+/// write buffer then kept that size for good. Twenty names (~1.5 KB) fill a phone's member
+/// list; at fifty (~4 KB) that buffer was a sixth of an idle socket's memory.
+pub const PRESENCE_NAMES: usize = 20;
 
 /// Something every socket of a room sends: the frame is encoded once, by the first socket that
 /// sends it, and the rest share those bytes (with 1,000 sockets in a room, encoding the same

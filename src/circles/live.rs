@@ -5,16 +5,14 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
-use futures::stream::SplitStream;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
-use super::hub::{OnlineList, RoomEvent};
+use super::hub::{Online, OnlineList, RoomEvent};
 use super::model::{Author, CourseCard, Message};
 use super::{Circles, SendRefusal};
 use crate::accounts::model::User;
@@ -155,22 +153,19 @@ pub struct Session {
     pub shutdown: CancellationToken,
 }
 
-pub async fn run(socket: WebSocket, session: Session) {
-    let (mut sink, stream) = socket.split();
-    let (mut client_frames, reader) = read_client_frames(stream);
-    let _reader = AbortOnDropHandle::new(reader);
+pub async fn run(mut socket: WebSocket, session: Session) {
     let author = Author {
         id: session.actor.id,
         display_name: session.actor.display_name.clone(),
     };
     // Subscribe before reading the replay: whatever commits meanwhile arrives as an event, and
     // `last_sent` filters out what the replay already carried.
-    let (mut events, mut online, _presence) = session.circles.hub().join(session.circle_id, author);
+    let (mut events, online, _presence) = session.circles.hub().join(session.circle_id, author);
 
-    let mut last_sent = match start(&session, &mut sink).await {
+    let mut last_sent = match start(&session, &mut socket).await {
         Ok(last_sent) => last_sent,
         Err(()) => {
-            let _ = sink
+            let _ = socket
                 .send(close(CLOSE_ERROR, "could not load the circle"))
                 .await;
             return;
@@ -179,52 +174,69 @@ pub async fn run(socket: WebSocket, session: Session) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.reset();
     let mut last_heard = Instant::now();
-    // Who is online changed and this socket has not said so yet; when it next may.
-    let mut presence_pending = false;
-    let mut next_presence = tokio::time::Instant::now();
+    // The rare wake-ups are futures that live across iterations: made anew each time, each
+    // would register with its channel and unregister again for every message of the room
+    // (a lock and a list operation apiece, 100,000 times a second in a busy node).
+    let shutdown = session.shutdown.cancelled();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let presence_changed = presence_change(online);
+    let mut presence_changed = std::pin::pin!(presence_changed);
+    // Who is online changed and this socket has not said so yet (the receiver, to read the
+    // list from); when it next may.
+    let mut presence_pending: Option<watch::Receiver<Online>> = None;
+    let presence_wait = tokio::time::sleep_until(tokio::time::Instant::now());
+    let mut presence_wait = std::pin::pin!(presence_wait);
 
     loop {
         let next = tokio::select! {
-            event = events.recv() => on_event(event, &session, &mut last_sent, &mut sink).await,
-            changed = online.changed(), if !presence_pending => match changed {
+            // Room events first: when one is ready, the other branches are not even polled.
+            // The client's frames are read only when the room is quiet for this socket
+            // (between two of its events at the latest: a batch is at most EVENTS_PER_WRITE).
+            biased;
+            event = events.recv() => on_events(event, &mut events, &session, &mut last_sent, &mut socket).await,
+            (changed, online) = &mut presence_changed, if presence_pending.is_none() => match changed {
                 Ok(()) => {
-                    presence_pending = true;
+                    presence_pending = Some(online);
                     Next::Continue
                 }
                 // The room is gone, so this socket is no longer in it.
                 Err(_) => Next::Stop,
             },
-            () = tokio::time::sleep_until(next_presence), if presence_pending => {
-                presence_pending = false;
-                next_presence = tokio::time::Instant::now() + PRESENCE_INTERVAL;
+            () = &mut presence_wait, if presence_pending.is_some() => {
+                let mut online = presence_pending.take().expect("guarded by the branch");
+                presence_wait.as_mut().reset(tokio::time::Instant::now() + PRESENCE_INTERVAL);
                 let list = online.borrow_and_update().clone();
+                presence_changed.set(presence_change(online));
                 let frame = list.frame(|list| json(&presence_frame(list)));
-                if sink.send(Frame::Text(frame)).await.is_err() {
+                if socket.send(Frame::Text(frame)).await.is_err() {
                     Next::Stop
                 } else {
                     Next::Continue
                 }
             }
-            frame = client_frames.recv() => {
+            // Cancel-safe: a frame half read stays in tungstenite's buffer for the next poll.
+            frame = socket.recv() => {
                 last_heard = Instant::now();
-                on_client_frame(frame, &session, &mut sink).await
+                // Boxed: a client sends rarely, and unboxed the handling of a send (parsing,
+                // the database, the answer) would be carried in every idle socket's future.
+                Box::pin(on_client_frame(frame, &session, &mut socket)).await
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     Next::Close(close(CLOSE_GOING_AWAY, "idle"))
-                } else if sink.send(Frame::Ping(Default::default())).await.is_err() {
+                } else if socket.send(Frame::Ping(Default::default())).await.is_err() {
                     Next::Stop
                 } else {
                     Next::Continue
                 }
             }
-            () = session.shutdown.cancelled() => Next::Close(close(CLOSE_GOING_AWAY, "server shutting down")),
+            () = &mut shutdown => Next::Close(close(CLOSE_GOING_AWAY, "server shutting down")),
         };
         match next {
             Next::Continue => {}
             Next::Close(frame) => {
-                let _ = sink.send(frame).await;
-                let _ = sink.close().await;
+                let _ = socket.send(frame).await;
+                let _ = socket.close().await;
                 return;
             }
             Next::Stop => return,
@@ -232,25 +244,12 @@ pub async fn run(socket: WebSocket, session: Session) {
     }
 }
 
-/// The client's frames, read by a task of their own. Every poll of the socket costs tungstenite
-/// a fill of its read buffer, and the session loop wakes for every event of the room; read
-/// here, the socket is polled only when the client has sent something.
-fn read_client_frames(
-    mut stream: SplitStream<WebSocket>,
-) -> (
-    mpsc::Receiver<Result<Frame, axum::Error>>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (frames, received) = mpsc::channel(1);
-    let reader = tokio::spawn(async move {
-        while let Some(frame) = stream.next().await {
-            let last = matches!(frame, Err(_) | Ok(Frame::Close(_)));
-            if frames.send(frame).await.is_err() || last {
-                break;
-            }
-        }
-    });
-    (received, reader)
+/// Waits for the next change of who is online, and hands the receiver back with it.
+async fn presence_change(
+    mut online: watch::Receiver<Online>,
+) -> (Result<(), watch::error::RecvError>, watch::Receiver<Online>) {
+    let changed = online.changed().await;
+    (changed, online)
 }
 
 /// Sends what came after `since`; returns the last seq the client now has.
@@ -258,9 +257,9 @@ async fn start<S>(session: &Session, sink: &mut S) -> Result<i64, ()>
 where
     S: SinkExt<Frame> + Unpin,
 {
-    let (messages, gap) = session
-        .circles
-        .replay(session.circle_id, session.since)
+    // Database calls are boxed here and below: the socket's future is as large as its largest
+    // await, and it lives as long as the socket, idle or not.
+    let (messages, gap) = Box::pin(session.circles.replay(session.circle_id, session.since))
         .await
         .map_err(|error| tracing::warn!(%error, "replay failed"))?;
     if let Some((from, to)) = gap {
@@ -279,6 +278,42 @@ where
     Ok(last_sent)
 }
 
+/// Most room events a socket writes in one go before it lets other sockets have the thread.
+const EVENTS_PER_WRITE: usize = 32;
+
+/// Handles `first` and whatever else the room has published meanwhile, then writes them out
+/// together: a socket that fell behind catches up in one write, not one per message, so a
+/// busy node spends less of its time in the kernel the busier it gets.
+async fn on_events<S>(
+    first: Result<RoomEvent, RecvError>,
+    events: &mut broadcast::Receiver<RoomEvent>,
+    session: &Session,
+    last_sent: &mut i64,
+    sink: &mut S,
+) -> Next
+where
+    S: SinkExt<Frame> + Unpin,
+{
+    let mut next = on_event(first, session, last_sent, sink).await;
+    for _ in 1..EVENTS_PER_WRITE {
+        if !matches!(next, Next::Continue) {
+            return next;
+        }
+        let event = match events.try_recv() {
+            Ok(event) => Ok(event),
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
+            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+        };
+        next = on_event(event, session, last_sent, sink).await;
+    }
+    match next {
+        Next::Continue if sink.flush().await.is_err() => Next::Stop,
+        next => next,
+    }
+}
+
+/// Queues the frames for one room event; [`on_events`] flushes them.
 async fn on_event<S>(
     event: Result<RoomEvent, RecvError>,
     session: &Session,
@@ -297,14 +332,16 @@ where
             // other nodes); a hole is filled from the database so the client sees every seq
             // once, in order.
             if message.seq > *last_sent + 1 {
-                match session
-                    .circles
-                    .messages_between(session.circle_id, *last_sent, message.seq)
-                    .await
+                match Box::pin(session.circles.messages_between(
+                    session.circle_id,
+                    *last_sent,
+                    message.seq,
+                ))
+                .await
                 {
                     Ok(missing) => {
                         for earlier in &missing {
-                            if sink.send(encode(&message_frame(earlier))).await.is_err() {
+                            if sink.feed(encode(&message_frame(earlier))).await.is_err() {
                                 return Next::Stop;
                             }
                             *last_sent = earlier.seq;
@@ -330,7 +367,7 @@ where
         }
         Err(RecvError::Closed) => return Next::Stop,
     };
-    if sink.send(frame).await.is_err() {
+    if sink.feed(frame).await.is_err() {
         Next::Stop
     } else {
         Next::Continue
@@ -384,10 +421,12 @@ where
             .await;
         }
     };
-    match session
-        .circles
-        .send(&session.actor, session.circle_id, &client_id, &body)
-        .await
+    match Box::pin(
+        session
+            .circles
+            .send(&session.actor, session.circle_id, &client_id, &body),
+    )
+    .await
     {
         Ok(Ok(sent)) => {
             let ack = ServerFrame::Ack {
