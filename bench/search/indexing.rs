@@ -94,8 +94,11 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
     let service = SearchService::open(&root)?;
     let mut writer = None;
     let mut commits = 0;
-    while indexer::apply_once(&service, &catalog, &mut writer).await? {
-        commits += 1;
+    loop {
+        match indexer::apply_once(&service, &catalog, &mut writer).await? {
+            0 => break,
+            batches => commits += batches,
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
 
