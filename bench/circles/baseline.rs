@@ -106,6 +106,7 @@ async fn serve_socket(stream: TcpStream, rooms: Rooms) {
     // The same socket settings as Shuyuan's live socket, so the two differ only above them.
     let config = WebSocketConfig::default()
         .read_buffer_size(live::READ_BUFFER_BYTES)
+        .write_buffer_size(live::WRITE_BUFFER_BYTES)
         .max_message_size(Some(live::READ_LIMIT_BYTES))
         .max_frame_size(Some(live::READ_LIMIT_BYTES));
     let Ok(socket) =

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as Frame, Utf8Bytes, WebSocket};
-use futures::SinkExt;
+use futures::{FutureExt, SinkExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
@@ -29,6 +29,10 @@ pub const READ_LIMIT_BYTES: usize = 2 * MAX_FRAME_BYTES;
 /// tungstenite's read buffer. Its default, 128 KiB, is zero-filled before a read and kept for
 /// the socket's life: most of an idle socket's memory.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// What tungstenite gathers before it writes to the socket, when frames are fed without a
+/// flush (a batch of queued events). Its default, 128 KiB, would let one burst of long
+/// messages grow a socket's write buffer to that size, and the buffer keeps its size for good.
+pub const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// A presence frame lists everyone online: a socket sends at most one per this interval, the
 /// newest list (the first at once), so a crowd joining together costs each socket one frame
 /// per interval rather than one per join.
@@ -190,10 +194,15 @@ pub async fn run(mut socket: WebSocket, session: Session) {
     loop {
         let next = tokio::select! {
             // Room events first: when one is ready, the other branches are not even polled.
-            // The client's frames are read only when the room is quiet for this socket
-            // (between two of its events at the latest: a batch is at most EVENTS_PER_WRITE).
+            // While the room keeps this socket busy, `others_turn` reads the client between
+            // two batches, so its sends and the shutdown are never starved.
             biased;
-            event = events.recv() => on_events(event, &mut events, &session, &mut last_sent, &mut socket).await,
+            event = events.recv() => match on_events(event, &mut events, &session, &mut last_sent, &mut socket).await {
+                Next::Continue if !events.is_empty() => {
+                    others_turn(&session, &mut socket, &mut last_heard).await
+                }
+                next => next,
+            },
             (changed, online) = &mut presence_changed, if presence_pending.is_none() => match changed {
                 Ok(()) => {
                     presence_pending = Some(online);
@@ -241,6 +250,22 @@ pub async fn run(mut socket: WebSocket, session: Session) {
             }
             Next::Stop => return,
         }
+    }
+}
+
+/// What the biased loop would not reach while room events keep coming: the client's next
+/// frame if one is there (without waiting), and the shutdown.
+async fn others_turn(session: &Session, socket: &mut WebSocket, last_heard: &mut Instant) -> Next {
+    if session.shutdown.is_cancelled() {
+        return Next::Close(close(CLOSE_GOING_AWAY, "server shutting down"));
+    }
+    // Cancel-safe like the loop's own read: a frame half read stays buffered.
+    match socket.recv().now_or_never() {
+        Some(frame) => {
+            *last_heard = Instant::now();
+            Box::pin(on_client_frame(frame, session, socket)).await
+        }
+        None => Next::Continue,
     }
 }
 

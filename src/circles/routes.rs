@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::live::{self, READ_BUFFER_BYTES, READ_LIMIT_BYTES, Session};
+use super::live::{self, READ_BUFFER_BYTES, READ_LIMIT_BYTES, Session, WRITE_BUFFER_BYTES};
 use super::model::{Circle, CircleRole, Message, Visibility};
 use crate::db::rfc3339;
 use crate::error::{ApiError, Problem};
@@ -446,5 +446,6 @@ async fn open_live_socket(
         .max_message_size(READ_LIMIT_BYTES)
         .max_frame_size(READ_LIMIT_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| live::run(socket, session)))
 }

@@ -180,13 +180,19 @@ impl MediaStore {
         let Some(dir) = &self.local_dir else {
             return Ok(());
         };
+        let dir = dir.clone();
         let file = dir.join(key.as_str());
         tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&file)?.sync_all()?;
-            // The rename that made the object visible is an entry of its directory.
+            // Opened for writing: Windows flushes only through a handle that may write.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&file)?
+                .sync_all()?;
+            // The rename that made the object visible is an entry of its directory, and the
+            // first upload created that directory in the store's.
             #[cfg(unix)]
-            if let Some(parent) = file.parent() {
-                std::fs::File::open(parent)?.sync_all()?;
+            for directory in file.parent().into_iter().chain([dir.as_path()]) {
+                std::fs::File::open(directory)?.sync_all()?;
             }
             Ok(())
         })

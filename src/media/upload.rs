@@ -63,26 +63,33 @@ where
 {
     let mut writer = BufWriter::with_capacity(media.inner().clone(), key.0.clone(), PART_BYTES)
         .with_max_concurrency(PARTS_IN_FLIGHT);
-    let copied = match copy_verified(&mut writer, body, &rules).await {
-        Ok(uploaded) => media
-            .make_durable(key)
-            .await
-            .map(|()| uploaded)
-            .map_err(|e| UploadError::Store(format!("flushing to disk: {e}"))),
-        Err(error) => Err(error),
-    };
-    match copied {
-        Ok(uploaded) => Ok(uploaded),
+    let uploaded = match copy_verified(&mut writer, body, &rules).await {
+        Ok(uploaded) => uploaded,
         Err(error) => {
             if let Err(abort_error) = writer.abort().await {
                 tracing::warn!(object = key.as_str(), %abort_error, "could not abort a failed upload; the sweep will remove it");
             }
-            // A small body is put in one request on shutdown; if shutdown itself failed
-            // halfway, make sure no object stays.
             let _ = media.delete(key).await;
-            Err(error)
+            return Err(error);
         }
+    };
+    // A writer that was shut down can no longer be aborted (object_store panics): from here a
+    // failure deletes whatever the shutdown left, a small body put in one request included.
+    let finished = async {
+        writer
+            .shutdown()
+            .await
+            .map_err(|e| UploadError::Store(e.to_string()))?;
+        media
+            .make_durable(key)
+            .await
+            .map_err(|e| UploadError::Store(format!("flushing to disk: {e}")))
+    };
+    if let Err(error) = finished.await {
+        let _ = media.delete(key).await;
+        return Err(error);
     }
+    Ok(uploaded)
 }
 
 async fn copy_verified<S, E>(
@@ -135,10 +142,6 @@ where
     {
         return Err(UploadError::DigestMismatch);
     }
-    writer
-        .shutdown()
-        .await
-        .map_err(|e| UploadError::Store(e.to_string()))?;
     Ok(Uploaded {
         size,
         sha256,
