@@ -124,7 +124,8 @@ async fn indexing_survives_kill_9_and_catches_up_exactly() {
         ],
         "",
     );
-    const COURSES: usize = 1500;
+    // More than one indexer batch: the crash may land between two pipelined batches' commits.
+    const COURSES: usize = shuyuan::search::indexer::BATCH as usize + 500;
     let courses: Vec<Value> = (0..COURSES)
         .map(|n| json!({"key": format!("c{n}"), "title": format!("社区课程{n} community course number{n}")}))
         .collect();
@@ -137,7 +138,7 @@ async fn indexing_survives_kill_9_and_catches_up_exactly() {
     .unwrap();
     run(&["import", "import", "--institution", "xihu-college"], "");
 
-    // The first start begins indexing 1500 courses; kill it without warning straight away.
+    // The first start begins indexing the courses; kill it without warning straight away.
     let (mut first, _) = start_server(dir.path());
     Command::new("kill")
         .args(["-9", &first.id().to_string()])
