@@ -495,3 +495,149 @@ where
         Next::Continue
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use futures::Sink;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A sink that records what it is fed and how often it is flushed.
+    #[derive(Default)]
+    struct Recorder {
+        frames: Vec<Frame>,
+        flushes: usize,
+    }
+
+    impl Sink<Frame> for Recorder {
+        type Error = std::convert::Infallible;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(mut self: Pin<&mut Self>, frame: Frame) -> Result<(), Self::Error> {
+            self.frames.push(frame);
+            Ok(())
+        }
+
+        fn poll_flush(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn session(dir: &std::path::Path) -> Session {
+        let mut config = Config::default();
+        config.server.data_dir = dir.to_path_buf();
+        let db = crate::startup::open_database(&config).await.unwrap();
+        let catalog = crate::startup::open_catalog(&config, &db, Arc::from("test")).unwrap();
+        Session {
+            circles: Circles::new(db, catalog, NonZeroU32::new(10).unwrap()),
+            actor: User {
+                id: Uuid::now_v7(),
+                email: "a@example.org".into(),
+                display_name: "A".into(),
+                is_admin: false,
+                created_at_ms: 0,
+            },
+            circle_id: Uuid::now_v7(),
+            since: 0,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    fn message(seq: i64) -> RoomEvent {
+        RoomEvent::message(Message {
+            seq,
+            id: Uuid::now_v7(),
+            author: Author {
+                id: Uuid::nil(),
+                display_name: "B".into(),
+            },
+            client_id: format!("c{seq}"),
+            body: format!("message {seq}"),
+            sent_at_ms: 0,
+            deleted: false,
+            card: None,
+        })
+    }
+
+    fn seqs(frames: &[Frame]) -> Vec<i64> {
+        frames
+            .iter()
+            .map(|frame| match frame {
+                Frame::Text(text) => {
+                    let value: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                    value["seq"].as_i64().unwrap()
+                }
+                other => panic!("not a text frame: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn queued_events_go_out_in_order_with_one_flush_per_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = session(dir.path()).await;
+        let (room, mut events) = broadcast::channel(256);
+        let total = EVENTS_PER_WRITE as i64 + 8;
+        for seq in 1..=total {
+            room.send(message(seq)).unwrap();
+        }
+        let mut sink = Recorder::default();
+        let mut last_sent = 0;
+
+        let first = events.recv().await;
+        let next = on_events(first, &mut events, &session, &mut last_sent, &mut sink).await;
+        assert!(matches!(next, Next::Continue));
+        assert_eq!(sink.flushes, 1, "one batch, one flush");
+        assert_eq!(
+            seqs(&sink.frames),
+            (1..=EVENTS_PER_WRITE as i64).collect::<Vec<_>>()
+        );
+        assert!(!events.is_empty(), "a batch stops at EVENTS_PER_WRITE");
+
+        let first = events.recv().await;
+        let next = on_events(first, &mut events, &session, &mut last_sent, &mut sink).await;
+        assert!(matches!(next, Next::Continue));
+        assert_eq!(sink.flushes, 2);
+        assert_eq!(seqs(&sink.frames), (1..=total).collect::<Vec<_>>());
+        assert_eq!(last_sent, total);
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_fell_behind_its_room_mid_batch_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = session(dir.path()).await;
+        let (room, mut events) = broadcast::channel(2);
+        room.send(message(1)).unwrap();
+        let first = events.recv().await;
+        // Three more into a queue of two while the batch runs: the receiver has lagged.
+        for seq in 2..=4 {
+            room.send(message(seq)).unwrap();
+        }
+        let mut sink = Recorder::default();
+        let mut last_sent = 0;
+        let next = on_events(first, &mut events, &session, &mut last_sent, &mut sink).await;
+        assert!(matches!(next, Next::Close(_)), "too slow to keep up");
+        assert_eq!(
+            seqs(&sink.frames),
+            [1],
+            "what it had is still sent before the close"
+        );
+    }
+}
