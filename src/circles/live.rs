@@ -224,12 +224,7 @@ pub async fn run(mut socket: WebSocket, session: Session) {
                 }
             }
             // Cancel-safe: a frame half read stays in tungstenite's buffer for the next poll.
-            frame = socket.recv() => {
-                last_heard = Instant::now();
-                // Boxed: a client sends rarely, and unboxed the handling of a send (parsing,
-                // the database, the answer) would be carried in every idle socket's future.
-                Box::pin(on_client_frame(frame, &session, &mut socket)).await
-            }
+            frame = socket.recv() => heard(frame, &session, &mut socket, &mut last_heard).await,
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > IDLE_TIMEOUT {
                     Next::Close(close(CLOSE_GOING_AWAY, "idle"))
@@ -261,12 +256,22 @@ async fn others_turn(session: &Session, socket: &mut WebSocket, last_heard: &mut
     }
     // Cancel-safe like the loop's own read: a frame half read stays buffered.
     match socket.recv().now_or_never() {
-        Some(frame) => {
-            *last_heard = Instant::now();
-            Box::pin(on_client_frame(frame, session, socket)).await
-        }
+        Some(frame) => heard(frame, session, socket, last_heard).await,
         None => Next::Continue,
     }
+}
+
+/// Handles what the client sent (or that it went away), noting when it was last heard from.
+async fn heard(
+    frame: Option<Result<Frame, axum::Error>>,
+    session: &Session,
+    socket: &mut WebSocket,
+    last_heard: &mut Instant,
+) -> Next {
+    *last_heard = Instant::now();
+    // Boxed: a client sends rarely, and unboxed the handling of a send (parsing, the database,
+    // the answer) would be carried in every idle socket's future.
+    Box::pin(on_client_frame(frame, session, socket)).await
 }
 
 /// Waits for the next change of who is online, and hands the receiver back with it.

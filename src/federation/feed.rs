@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::publish::sign_own;
 use super::record::{FeedEntry, Op, Page};
-use super::store::{self, PublishedRecord};
+use super::store::{self, SignedRecord};
 use super::{Federation, FederationError};
 use crate::catalog::LogEntry;
 use crate::catalog::model::Course;
@@ -53,12 +53,11 @@ impl Federation {
         let local_ids: Vec<Uuid> = local.iter().map(|row| row.course_id).collect();
         let remote_ids: Vec<Uuid> = remote.iter().map(|row| row.course_id).collect();
         let pool = self.inner.db.pool();
-        let mut published: HashMap<Uuid, PublishedRecord> =
-            store::published_by_ids(pool, &local_ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.course_id, r))
-                .collect();
+        let mut published: HashMap<Uuid, SignedRecord> = store::published_by_ids(pool, &local_ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.course_id, r))
+            .collect();
         // Signed by the publisher at the version this entry announces and under this server's
         // current id, or not (yet): the publisher has not caught up, or the id changed with the
         // public URL. Those are signed here; a stored record that does not match is never served.
@@ -80,52 +79,47 @@ impl Federation {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
-        let records: HashMap<Uuid, store::StoredRecord> = store::records_by_ids(pool, &remote_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.course_id, r))
-            .collect();
+        let mut relayed: HashMap<Uuid, store::StoredRecord> =
+            store::records_by_ids(pool, &remote_ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.signed.course_id, r))
+                .collect();
 
         let identity = self.inner.identity.clone();
         let entries = tokio::task::spawn_blocking(move || {
             let public_key = identity.public_key();
             let mut entries = Vec::with_capacity(rows.len());
+            // A page names each course once (at its newest entry), so records are taken, not
+            // copied.
             for row in &rows {
-                if row.origin == identity.server_id {
+                let (record, origin_key) = if row.origin == identity.server_id {
                     if let Some(course) = courses.get(&row.course_id) {
                         published.insert(course.id, sign_own(&identity, course, row.op));
                     }
-                    let Some(record) = published.remove(&row.course_id) else {
-                        continue;
-                    };
-                    let Ok(course) = RawValue::from_string(record.course) else {
-                        tracing::warn!(course = %row.course_id, "a published record is not JSON; not served");
-                        continue;
-                    };
-                    entries.push(FeedEntry {
-                        seq: row.seq,
-                        op: Op::parse(&record.op),
-                        course,
-                        origin: identity.server_id.clone(),
-                        origin_key: public_key.clone(),
-                        origin_version: record.origin_version,
-                        signature: record.signature,
-                    });
-                } else if let Some(record) = records.get(&row.course_id) {
-                    let Ok(course) = RawValue::from_string(record.course.clone()) else {
-                        tracing::warn!(course = %row.course_id, "a stored federated record is not JSON; not relayed");
-                        continue;
-                    };
-                    entries.push(FeedEntry {
-                        seq: row.seq,
-                        op: Op::parse(&record.op),
-                        course,
-                        origin: record.origin.clone(),
-                        origin_key: record.origin_key.clone(),
-                        origin_version: record.origin_version,
-                        signature: record.signature.clone(),
-                    });
-                }
+                    match published.remove(&row.course_id) {
+                        Some(record) => (record, public_key.clone()),
+                        None => continue,
+                    }
+                } else {
+                    match relayed.remove(&row.course_id) {
+                        Some(stored) => (stored.signed, stored.origin_key),
+                        None => continue,
+                    }
+                };
+                let Ok(course) = RawValue::from_string(record.course) else {
+                    tracing::warn!(course = %row.course_id, "a stored signed record is not JSON; not served");
+                    continue;
+                };
+                entries.push(FeedEntry {
+                    seq: row.seq,
+                    op: Op::parse(&record.op),
+                    course,
+                    origin: record.origin,
+                    origin_key,
+                    origin_version: record.origin_version,
+                    signature: record.signature,
+                });
             }
             entries
         })

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::identity::{parse_public_key, public_key_text, verify_each};
 use super::record::{Entry, Page, interpret, signed_bytes};
-use super::store::{self, Peer, StoredRecord};
+use super::store::{self, Peer, SignedRecord, StoredRecord};
 use super::{Federation, FederationError, FetchError};
 use crate::catalog::remote::{self, Applied, RemoteChange};
 use crate::db;
@@ -395,12 +395,14 @@ impl Federation {
         for ((entry, change), outcome) in fresh.into_iter().zip(outcomes) {
             match outcome {
                 Applied::Applied => records.push(StoredRecord {
-                    course_id: change.id(),
-                    origin: entry.origin,
-                    origin_version: entry.origin_version,
-                    op: entry.op.as_str().to_owned(),
-                    course: entry.course.to_string(),
-                    signature: entry.signature,
+                    signed: SignedRecord {
+                        course_id: change.id(),
+                        origin: entry.origin,
+                        origin_version: entry.origin_version,
+                        op: entry.op.as_str().to_owned(),
+                        course: entry.course.to_string(),
+                        signature: entry.signature,
+                    },
                     origin_key: entry.origin_key,
                     peer_id: peer.id,
                 }),

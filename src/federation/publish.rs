@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::identity::Identity;
 use super::record::{CourseRecord, Op, signed_bytes};
-use super::store::{self, PublishedRecord};
+use super::store::{self, SignedRecord};
 use super::{Federation, FederationError};
 use crate::catalog::LogOp;
 use crate::catalog::model::Course;
@@ -90,7 +90,7 @@ impl Federation {
 
 /// This server's record of `course`, signed. `op` is the log entry's; a withdrawn course is a
 /// delete whatever the entry says.
-pub(super) fn sign_own(identity: &Identity, course: &Course, op: LogOp) -> PublishedRecord {
+pub(super) fn sign_own(identity: &Identity, course: &Course, op: LogOp) -> SignedRecord {
     let op = if course.withdrawn || op == LogOp::Delete {
         Op::Delete
     } else {
@@ -103,7 +103,7 @@ pub(super) fn sign_own(identity: &Identity, course: &Course, op: LogOp) -> Publi
         &identity.server_id,
         course.version,
     ));
-    PublishedRecord {
+    SignedRecord {
         course_id: course.id,
         origin: identity.server_id.clone(),
         origin_version: course.version,

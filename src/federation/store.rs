@@ -237,16 +237,54 @@ pub async fn list_origins(pool: &AnyPool) -> Result<Vec<PinnedOrigin>, sqlx::Err
         .collect()
 }
 
-/// A federated record as received, kept to relay onward.
+/// A course record with its origin's signature: one of this server's own courses as the
+/// publisher signed it, or one received from a peer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StoredRecord {
+pub struct SignedRecord {
     pub course_id: Uuid,
+    /// The server id the record was signed under.
     pub origin: String,
     pub origin_version: i64,
     pub op: String,
-    /// The course record's JSON text.
+    /// The course record's JSON text, exactly the bytes the signature's canonical form covers.
     pub course: String,
     pub signature: String,
+}
+
+/// The columns a [`SignedRecord`] is stored in, in both record tables.
+const SIGNED_COLUMNS: &str = "course_id, origin, origin_version, op, course, signature";
+
+impl SignedRecord {
+    fn from_row(row: &AnyRow) -> Result<SignedRecord, sqlx::Error> {
+        Ok(SignedRecord {
+            course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+            origin: row.try_get("origin")?,
+            origin_version: row.try_get("origin_version")?,
+            op: row.try_get("op")?,
+            course: row.try_get("course")?,
+            signature: row.try_get("signature")?,
+        })
+    }
+
+    /// Binds [`SIGNED_COLUMNS`], in that order.
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        query
+            .bind(self.course_id.to_string())
+            .bind(&self.origin)
+            .bind(self.origin_version)
+            .bind(&self.op)
+            .bind(&self.course)
+            .bind(&self.signature)
+    }
+}
+
+/// A federated record as received, kept to relay onward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub signed: SignedRecord,
     pub origin_key: String,
     pub peer_id: Uuid,
 }
@@ -283,8 +321,8 @@ pub async fn save_records(
 ) -> Result<(), sqlx::Error> {
     for chunk in records.chunks(200) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO federated_records (course_id, origin, origin_version, op, course, \
-             signature, origin_key, peer_id, received_at) VALUES {} \
+            "INSERT INTO federated_records ({SIGNED_COLUMNS}, origin_key, peer_id, received_at) \
+             VALUES {} \
              ON CONFLICT (course_id) DO UPDATE SET origin = excluded.origin, \
              origin_version = excluded.origin_version, op = excluded.op, \
              course = excluded.course, signature = excluded.signature, \
@@ -293,13 +331,9 @@ pub async fn save_records(
             value_rows(chunk.len(), 9)
         )));
         for record in chunk {
-            query = query
-                .bind(record.course_id.to_string())
-                .bind(&record.origin)
-                .bind(record.origin_version)
-                .bind(&record.op)
-                .bind(&record.course)
-                .bind(&record.signature)
+            query = record
+                .signed
+                .bind(query)
                 .bind(&record.origin_key)
                 .bind(record.peer_id.to_string())
                 .bind(now_ms);
@@ -315,20 +349,14 @@ pub async fn records_by_ids(
 ) -> Result<Vec<StoredRecord>, sqlx::Error> {
     rows_by_course_ids(
         pool,
-        "SELECT course_id, origin, origin_version, op, course, signature, origin_key, peer_id \
-         FROM federated_records",
+        &format!("SELECT {SIGNED_COLUMNS}, origin_key, peer_id FROM federated_records"),
         ids,
     )
     .await?
     .iter()
     .map(|row| {
         Ok(StoredRecord {
-            course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
-            origin: row.try_get("origin")?,
-            origin_version: row.try_get("origin_version")?,
-            op: row.try_get("op")?,
-            course: row.try_get("course")?,
-            signature: row.try_get("signature")?,
+            signed: SignedRecord::from_row(row)?,
             origin_key: row.try_get("origin_key")?,
             peer_id: parse_uuid(&row.try_get::<String, _>("peer_id")?)?,
         })
@@ -387,19 +415,6 @@ pub async fn set_server_id(pool: &AnyPool, server_id: &str) -> Result<(), sqlx::
     Ok(())
 }
 
-/// One of this server's own courses as the publisher signed it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PublishedRecord {
-    pub course_id: Uuid,
-    /// The server id the record was signed under.
-    pub origin: String,
-    pub origin_version: i64,
-    pub op: String,
-    /// The course record's JSON text, exactly the bytes the signature's canonical form covers.
-    pub course: String,
-    pub signature: String,
-}
-
 /// The log seq the publisher has signed through.
 pub async fn publisher_position(pool: &AnyPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT last_seq FROM publisher_position WHERE singleton = 1")
@@ -412,28 +427,22 @@ pub async fn publisher_position(pool: &AnyPool) -> Result<i64, sqlx::Error> {
 /// written in id order, so two nodes publishing at once lock rows in the same order.
 pub async fn save_published(
     conn: &mut AnyConnection,
-    records: &[PublishedRecord],
+    records: &[SignedRecord],
     through_seq: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut records: Vec<&PublishedRecord> = records.iter().collect();
+    let mut records: Vec<&SignedRecord> = records.iter().collect();
     records.sort_by_key(|record| record.course_id);
     for chunk in records.chunks(200) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO published_records (course_id, origin, origin_version, op, course, \
-             signature) VALUES {} ON CONFLICT (course_id) DO UPDATE SET \
+            "INSERT INTO published_records ({SIGNED_COLUMNS}) VALUES {} \
+             ON CONFLICT (course_id) DO UPDATE SET \
              origin = excluded.origin, origin_version = excluded.origin_version, op = excluded.op, \
              course = excluded.course, signature = excluded.signature \
              WHERE published_records.origin_version <= excluded.origin_version",
             value_rows(chunk.len(), 6)
         )));
         for record in chunk {
-            query = query
-                .bind(record.course_id.to_string())
-                .bind(&record.origin)
-                .bind(record.origin_version)
-                .bind(&record.op)
-                .bind(&record.course)
-                .bind(&record.signature);
+            query = record.bind(query);
         }
         query.execute(&mut *conn).await?;
     }
@@ -449,24 +458,15 @@ pub async fn save_published(
 pub async fn published_by_ids(
     pool: &AnyPool,
     ids: &[Uuid],
-) -> Result<Vec<PublishedRecord>, sqlx::Error> {
+) -> Result<Vec<SignedRecord>, sqlx::Error> {
     rows_by_course_ids(
         pool,
-        "SELECT course_id, origin, origin_version, op, course, signature FROM published_records",
+        &format!("SELECT {SIGNED_COLUMNS} FROM published_records"),
         ids,
     )
     .await?
     .iter()
-    .map(|row| {
-        Ok(PublishedRecord {
-            course_id: parse_uuid(&row.try_get::<String, _>("course_id")?)?,
-            origin: row.try_get("origin")?,
-            origin_version: row.try_get("origin_version")?,
-            op: row.try_get("op")?,
-            course: row.try_get("course")?,
-            signature: row.try_get("signature")?,
-        })
-    })
+    .map(SignedRecord::from_row)
     .collect()
 }
 
