@@ -10,6 +10,7 @@
 pub mod content;
 pub mod delivery;
 mod local_read;
+mod local_write;
 pub mod routes;
 pub mod subtitles;
 pub mod upload;
@@ -75,7 +76,7 @@ pub struct StoredObject {
 #[derive(Clone, Debug)]
 pub struct MediaStore {
     store: Arc<dyn ObjectStore>,
-    /// The directory of a local store, whose writes [`MediaStore::make_durable`] flushes.
+    /// The directory of a local store, into which uploads are written by `local_write`.
     local_dir: Option<PathBuf>,
     chunks: Arc<local_read::ChunkPool>,
 }
@@ -172,36 +173,27 @@ impl MediaStore {
         result.bytes().await
     }
 
-    /// Waits until a stored object's bytes are on disk, so a row that names it survives a
-    /// crash or power loss with the bytes it promises. `object_store`'s local store writes
-    /// through the page cache and renames, without `fsync`; an S3-compatible store is durable
-    /// when it answers.
-    pub async fn make_durable(&self, key: &MediaKey) -> std::io::Result<()> {
-        let Some(dir) = &self.local_dir else {
-            return Ok(());
-        };
-        let dir = dir.clone();
-        let file = dir.join(key.as_str());
-        tokio::task::spawn_blocking(move || {
-            // Opened for writing: Windows flushes only through a handle that may write.
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&file)?
-                .sync_all()?;
-            // The rename that made the object visible is an entry of its directory, and the
-            // first upload created that directory in the store's.
-            #[cfg(unix)]
-            for directory in file.parent().into_iter().chain([dir.as_path()]) {
-                std::fs::File::open(directory)?.sync_all()?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(std::io::Error::other)?
+    /// For a local store: its directory, and the path of the object at `key` in it.
+    fn local_path(&self, key: &MediaKey) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.local_dir.as_ref()?;
+        Some((dir.clone(), dir.join(key.as_str())))
     }
 
     /// Deletes the object; an object already gone is not an error.
     pub async fn delete(&self, key: &MediaKey) -> Result<(), object_store::Error> {
+        // What an upload interrupted by a crash left, which only a key names.
+        if let Some((_, path)) = self.local_path(key) {
+            let staging = local_write::staging_path(&path);
+            match tokio::fs::remove_file(&staging).await {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(object_store::Error::Generic {
+                        store: "media",
+                        source: format!("removing {}: {error}", staging.display()).into(),
+                    });
+                }
+                _ => {}
+            }
+        }
         match self.store.delete(&key.0).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),

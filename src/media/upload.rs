@@ -1,6 +1,8 @@
 //! Streaming a request body into the object store: hashing, counting, checking the content
 //! and the client's digest on the way, and leaving nothing behind when anything fails.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::buffered::BufWriter;
@@ -8,6 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::content::{SNIFF_BYTES, check_leading_bytes};
+use super::local_write::LocalUpload;
 use super::{MediaKey, MediaStore};
 
 /// Parts are this large: S3's minimum part size, and the bound on what one upload buffers.
@@ -61,39 +64,81 @@ where
     S: Stream<Item = Result<Bytes, E>>,
     E: std::fmt::Display,
 {
-    let mut writer = BufWriter::with_capacity(media.inner().clone(), key.0.clone(), PART_BYTES)
-        .with_max_concurrency(PARTS_IN_FLIGHT);
+    let mut writer = ObjectWriter::open(media, key);
     let uploaded = match copy_verified(&mut writer, body, &rules).await {
         Ok(uploaded) => uploaded,
         Err(error) => {
-            if let Err(abort_error) = writer.abort().await {
-                tracing::warn!(object = key.as_str(), %abort_error, "could not abort a failed upload; the sweep will remove it");
-            }
+            writer.abort(key).await;
             let _ = media.delete(key).await;
             return Err(error);
         }
     };
-    // A writer that was shut down can no longer be aborted (object_store panics): from here a
-    // failure deletes whatever the shutdown left, a small body put in one request included.
-    let finished = async {
-        writer
-            .shutdown()
-            .await
-            .map_err(|e| UploadError::Store(e.to_string()))?;
-        media
-            .make_durable(key)
-            .await
-            .map_err(|e| UploadError::Store(format!("flushing to disk: {e}")))
-    };
-    if let Err(error) = finished.await {
+    if let Err(error) = writer.finish().await {
         let _ = media.delete(key).await;
         return Err(error);
     }
     Ok(uploaded)
 }
 
+/// Where an upload's bytes go: a local directory is written by `local_write`, which flushes
+/// to disk as it goes; any other store through `object_store`'s multipart writer, for which
+/// an answered part is durable.
+enum ObjectWriter {
+    Local(LocalUpload),
+    Remote(BufWriter),
+}
+
+impl ObjectWriter {
+    fn open(media: &MediaStore, key: &MediaKey) -> ObjectWriter {
+        match media.local_path(key) {
+            Some((root, path)) => ObjectWriter::Local(LocalUpload::start(root, path)),
+            None => ObjectWriter::Remote(
+                BufWriter::with_capacity(Arc::clone(media.inner()), key.0.clone(), PART_BYTES)
+                    .with_max_concurrency(PARTS_IN_FLIGHT),
+            ),
+        }
+    }
+
+    async fn put(&mut self, chunk: Bytes) -> Result<(), UploadError> {
+        match self {
+            ObjectWriter::Local(upload) => upload.put(chunk).await.map_err(UploadError::from),
+            ObjectWriter::Remote(writer) => writer
+                .put(chunk)
+                .await
+                .map_err(|e| UploadError::Store(e.to_string())),
+        }
+    }
+
+    /// Makes the object visible, whole and durable.
+    async fn finish(self) -> Result<(), UploadError> {
+        match self {
+            ObjectWriter::Local(upload) => upload.finish().await.map_err(UploadError::from),
+            ObjectWriter::Remote(mut writer) => writer
+                .shutdown()
+                .await
+                .map_err(|e| UploadError::Store(e.to_string())),
+        }
+    }
+
+    async fn abort(self, key: &MediaKey) {
+        let failure = match self {
+            ObjectWriter::Local(upload) => upload.abort().await.map(|e| e.to_string()),
+            ObjectWriter::Remote(mut writer) => writer.abort().await.err().map(|e| e.to_string()),
+        };
+        if let Some(error) = failure {
+            tracing::warn!(object = key.as_str(), %error, "the failed upload's writer reported an error; anything it left is removed");
+        }
+    }
+}
+
+impl From<std::io::Error> for UploadError {
+    fn from(error: std::io::Error) -> Self {
+        UploadError::Store(format!("writing to the local object directory: {error}"))
+    }
+}
+
 async fn copy_verified<S, E>(
-    writer: &mut BufWriter,
+    writer: &mut ObjectWriter,
     body: S,
     rules: &UploadRules<'_>,
 ) -> Result<Uploaded, UploadError>
@@ -123,10 +168,7 @@ where
             }
         }
         hasher.update(&chunk);
-        writer
-            .put(chunk)
-            .await
-            .map_err(|e| UploadError::Store(e.to_string()))?;
+        writer.put(chunk).await?;
     }
     if size == 0 {
         return Err(UploadError::Empty);

@@ -24,8 +24,35 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The objects in the store. For the local directory, also checks that nothing else is left
+/// in it: an upload's staging file, which the store's listing does not show, would be a leak.
 async fn stored_object_count(app: &TestApp) -> usize {
-    app.catalog.media().list_files().await.unwrap().len()
+    let listed = app.catalog.media().list_files().await.unwrap().len();
+    if app.config.storage.url.is_empty() {
+        let on_disk = files_under(&app.config.server.data_dir.join("objects"));
+        assert_eq!(
+            on_disk.len(),
+            listed,
+            "files in the object directory that are not objects: {on_disk:?}"
+        );
+    }
+    listed
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[tokio::test]
@@ -424,30 +451,46 @@ async fn the_sweep_removes_objects_of_uploads_that_died_with_the_process() {
         .json()
         .await
         .unwrap();
-    // What a crash mid-upload leaves: a pending row and a partial object.
+    // What a crash mid-upload leaves: a pending row, and the object as far as it got (on S3
+    // a whole object, if the crash came after the last part; locally a staging file beside
+    // where the object would go, which only the key names).
     let orphan = shuyuan::media::MediaKey::file(uuid::Uuid::now_v7());
-    shuyuan::media::upload::store_stream(
-        app.catalog.media(),
-        &orphan,
-        futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(payload(100)))]),
-        shuyuan::media::upload::UploadRules {
-            max_bytes: 1000,
-            expected_sha256: None,
-            declared_content_type: "text/plain",
-        },
-    )
-    .await
-    .unwrap();
+    let local_staging = app.config.storage.url.is_empty().then(|| {
+        let objects = app.config.server.data_dir.join("objects");
+        let staging = objects.join(format!("{}#0", orphan.as_str()));
+        std::fs::write(&staging, payload(100)).unwrap();
+        staging
+    });
+    if local_staging.is_none() {
+        shuyuan::media::upload::store_stream(
+            app.catalog.media(),
+            &orphan,
+            futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(payload(100)))]),
+            shuyuan::media::upload::UploadRules {
+                max_bytes: 1000,
+                expected_sha256: None,
+                declared_content_type: "text/plain",
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(stored_object_count(&app).await, 2);
+    }
     sqlx::query("INSERT INTO pending_uploads (object_key, started_at) VALUES ($1, 0)")
         .bind(orphan.as_str())
         .execute(app.db.pool())
         .await
         .unwrap();
-    assert_eq!(stored_object_count(&app).await, 2);
 
     let report = app.catalog.sweep().await.unwrap();
 
     assert_eq!(report.stale_uploads, 1);
+    if let Some(staging) = local_staging {
+        assert!(
+            !staging.exists(),
+            "the crashed upload's staging file was left"
+        );
+    }
     assert_eq!(stored_object_count(&app).await, 1);
     assert_eq!(
         app.get(kept["url"].as_str().unwrap()).await.status(),
