@@ -773,13 +773,17 @@ impl Catalog {
     }
 
     /// Deletes what interrupted uploads left: objects of pending uploads older than the grace
-    /// period, and objects that no file row or pending upload references.
+    /// period (unless the upload is still writing), and objects that no file row or pending
+    /// upload references.
     pub async fn sweep(&self) -> Result<SweepReport, CatalogError> {
         let cutoff =
             db::now_ms() - i64::try_from(self.sweep_grace.as_millis()).unwrap_or(i64::MAX / 2);
         let mut report = SweepReport::default();
         for object_key in store::stale_pending_uploads(self.db.pool(), cutoff).await? {
             if let Some(key) = MediaKey::parse_stored(&object_key) {
+                if self.media.upload_active_since(&key, cutoff).await {
+                    continue;
+                }
                 self.media
                     .delete(&key)
                     .await

@@ -9,30 +9,29 @@
 //! names complete, durable bytes. `object_store`'s local multipart writer has no handle on
 //! which to start writeback early, which is why this module exists.
 //!
-//! The writes are blocking and run on one thread of tokio's blocking pool per upload, fed by a
-//! bounded channel: the request task never waits on the disk, and the bytes queued between
-//! them are bounded.
+//! The writes are blocking: each batch of about a MiB goes to tokio's blocking pool as one task,
+//! one batch in flight while the next gathers, so the request task never waits on the disk
+//! and a slow client holds no thread while its bytes trickle in.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Appended to an object's path to name its staging file. `object_store`'s local listing skips
-/// file names that end in `#` and digits (its own staging files), so the sweep's listing never
-/// mistakes an unfinished upload for an object.
+/// file names that end in `#` and digits (its own staging files), and `MediaKey::parse_stored`
+/// refuses them, so nothing mistakes an unfinished upload for an object.
 const STAGING_SUFFIX: &str = "#0";
+
+/// Bytes gathered before they go to the disk as one blocking task.
+const BATCH_BYTES: usize = 1024 * 1024;
 
 /// Writeback is started after each this many bytes: large enough for sequential disk writes,
 /// small enough that little is left for the final flush.
 const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
-
-/// Chunks queued for the writer thread. hyper's chunks are at most ~400 KiB, so this bounds
-/// what an upload holds in memory to a few MiB.
-const QUEUED_CHUNKS: usize = 16;
 
 /// Where the staging file of the object at `target` lives.
 pub(super) fn staging_path(target: &Path) -> PathBuf {
@@ -41,58 +40,108 @@ pub(super) fn staging_path(target: &Path) -> PathBuf {
     path.into()
 }
 
-/// One upload in progress. Dropped without [`LocalUpload::finish`], it leaves its staging file
-/// behind, which [`super::MediaStore::delete`] of the same key removes (so does the sweep, for
-/// a process that died mid-upload).
+/// When the staging file of the object at `target` was last written, if there is one.
+pub(super) async fn staging_modified(target: &Path) -> Option<SystemTime> {
+    tokio::fs::metadata(staging_path(target))
+        .await
+        .ok()?
+        .modified()
+        .ok()
+}
+
+/// One upload in progress. Dropped unfinished (the request was cancelled), it removes its
+/// staging file in the background; a process that dies mid-upload leaves the file to the
+/// sweep, through the upload's pending row.
 pub(super) struct LocalUpload {
-    chunks: mpsc::Sender<Bytes>,
-    writer: JoinHandle<io::Result<File>>,
+    /// Chunks not yet handed to a write.
+    batch: Vec<Bytes>,
+    batch_bytes: usize,
+    /// The write in flight, which owns the file until it returns it.
+    in_flight: Option<JoinHandle<io::Result<File>>>,
+    /// The file between writes; `None` until the first write creates it.
+    file: Option<File>,
+    written: u64,
+    writeback_from: u64,
     staging: PathBuf,
     target: PathBuf,
     root: PathBuf,
+    /// Finished or aborted: nothing left for `Drop` to clean.
+    settled: bool,
 }
 
 impl LocalUpload {
     /// Starts writing the object at `target`, a path inside the store directory `root`.
     pub(super) fn start(root: PathBuf, target: PathBuf) -> LocalUpload {
-        let staging = staging_path(&target);
-        let (chunks, received) = mpsc::channel(QUEUED_CHUNKS);
-        let writer = {
-            let staging = staging.clone();
-            tokio::task::spawn_blocking(move || write_staged(&staging, received))
-        };
         LocalUpload {
-            chunks,
-            writer,
-            staging,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            in_flight: None,
+            file: None,
+            written: 0,
+            writeback_from: 0,
+            staging: staging_path(&target),
             target,
             root,
+            settled: false,
         }
     }
 
-    /// Queues `chunk` for writing; waits only while the queue is full.
+    /// Adds `chunk`; once a batch has gathered, waits for the previous write (if the disk is
+    /// behind) and starts the next.
     pub(super) async fn put(&mut self, chunk: Bytes) -> io::Result<()> {
-        if self.chunks.send(chunk).await.is_ok() {
-            return Ok(());
+        self.batch_bytes += chunk.len();
+        self.batch.push(chunk);
+        if self.batch_bytes >= BATCH_BYTES {
+            self.write_batch().await?;
         }
-        // The writer stopped early: it failed, and says why when joined. `finish` and `abort`
-        // join it again, so the error is only reported here.
-        Err(io::Error::other(
-            "the upload's writer stopped; see the error it finished with",
-        ))
+        Ok(())
     }
 
-    /// Writes what is queued, flushes it to disk and moves it to the object's path.
-    pub(super) async fn finish(self) -> io::Result<()> {
-        let LocalUpload {
-            chunks,
-            writer,
-            staging,
-            target,
-            root,
-        } = self;
-        drop(chunks);
-        let file = writer.await.map_err(io::Error::other)??;
+    async fn write_batch(&mut self) -> io::Result<()> {
+        let file = self.take_file().await?;
+        let batch = std::mem::take(&mut self.batch);
+        self.written += std::mem::take(&mut self.batch_bytes) as u64;
+        let writeback = (self.written - self.writeback_from >= WRITEBACK_BYTES).then(|| {
+            let range = (self.writeback_from, self.written - self.writeback_from);
+            self.writeback_from = self.written;
+            range
+        });
+        let staging = self.staging.clone();
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(file) => file,
+                None => create(&staging)?,
+            };
+            for chunk in &batch {
+                file.write_all(chunk)?;
+            }
+            if let Some((offset, len)) = writeback {
+                start_writeback(&file, offset, len);
+            }
+            Ok(file)
+        }));
+        Ok(())
+    }
+
+    /// The file, once the write in flight (if any) has returned it.
+    async fn take_file(&mut self) -> io::Result<Option<File>> {
+        match self.in_flight.take() {
+            Some(write) => write.await.map_err(io::Error::other)?.map(Some),
+            None => Ok(self.file.take()),
+        }
+    }
+
+    /// Writes what is left, flushes it to disk and moves it to the object's path.
+    pub(super) async fn finish(mut self) -> io::Result<()> {
+        if !self.batch.is_empty() || (self.in_flight.is_none() && self.file.is_none()) {
+            self.write_batch().await?;
+        }
+        let file = self
+            .take_file()
+            .await?
+            .expect("a write has created the file");
+        let (staging, target, root) =
+            (self.staging.clone(), self.target.clone(), self.root.clone());
         tokio::task::spawn_blocking(move || {
             file.sync_all()?;
             drop(file);
@@ -105,60 +154,81 @@ impl LocalUpload {
             }
             #[cfg(not(unix))]
             let _ = root;
-            Ok(())
+            Ok::<_, io::Error>(())
         })
         .await
-        .map_err(io::Error::other)?
+        .map_err(io::Error::other)??;
+        self.settled = true;
+        Ok(())
     }
 
-    /// Stops writing and removes the staging file; returns the writer's own error, if it had
-    /// one, as the likely cause of the abort.
-    pub(super) async fn abort(self) -> Option<io::Error> {
-        drop(self.chunks);
-        let failure = match self.writer.await {
-            Ok(Ok(_file)) => None,
-            Ok(Err(error)) => Some(error),
-            Err(join) => Some(io::Error::other(join)),
-        };
-        if let Err(error) = tokio::fs::remove_file(&self.staging).await
-            && error.kind() != io::ErrorKind::NotFound
-        {
-            tracing::warn!(file = %self.staging.display(), %error, "could not remove an aborted upload's staging file");
-        }
+    /// Stops writing and removes the staging file; returns the error of the write in flight,
+    /// if it failed, as the likely cause of the abort.
+    pub(super) async fn abort(mut self) -> Option<io::Error> {
+        self.settled = true;
+        let failure = self.take_file().await.err();
+        remove_staging(&self.staging).await;
         failure
     }
 }
 
-/// The writer thread: everything received, in order, into a new staging file.
-fn write_staged(staging: &Path, mut chunks: mpsc::Receiver<Bytes>) -> io::Result<File> {
-    let mut file = match create(staging) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = staging.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            create(staging)?
+impl Drop for LocalUpload {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
         }
-        other => other?,
-    };
-    let mut written = 0u64;
-    let mut writeback_from = 0u64;
-    while let Some(chunk) = chunks.blocking_recv() {
-        file.write_all(&chunk)?;
-        written += chunk.len() as u64;
-        if written - writeback_from >= WRITEBACK_BYTES {
-            start_writeback(&file, writeback_from, written - writeback_from);
-            writeback_from = written;
+        // Cancelled mid-upload: the write in flight may still create the file, so the removal
+        // waits for it.
+        let in_flight = self.in_flight.take();
+        let staging = std::mem::take(&mut self.staging);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Some(write) = in_flight {
+                        let _ = write.await;
+                    }
+                    remove_staging(&staging).await;
+                });
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&staging);
+            }
         }
     }
-    Ok(file)
 }
 
+async fn remove_staging(staging: &Path) {
+    if let Err(error) = tokio::fs::remove_file(staging).await
+        && error.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!(file = %staging.display(), %error, "could not remove an unfinished upload's staging file");
+    }
+}
+
+/// Creates the staging file, and the object's directory if it is missing. The directory can
+/// vanish between the two (the local store removes a directory when its last object goes), so
+/// that is tried again. An existing staging file is truncated: one a crash left for this key
+/// (a mirror is retried under the same key) holds nothing anyone needs.
 fn create(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+    };
+    let mut attempts = 0;
+    loop {
+        match open() {
+            Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                attempts += 1;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Asks the kernel to start writing `len` bytes at `offset` to disk, without waiting for it.
@@ -218,23 +288,62 @@ mod tests {
     async fn an_aborted_upload_leaves_nothing() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("object");
+        let staging = staging_path(&target);
         let mut upload = LocalUpload::start(root.path().to_owned(), target.clone());
-        upload.put(Bytes::from_static(b"partial")).await.unwrap();
+        for chunk in chunks(3 * BATCH_BYTES, 100_000) {
+            upload.put(chunk).await.unwrap();
+        }
+        assert!(staging.exists(), "nothing was written yet");
         assert!(upload.abort().await.is_none());
         assert!(!target.exists());
-        assert!(!staging_path(&target).exists());
+        assert!(!staging.exists());
     }
 
     #[tokio::test]
-    async fn a_writer_that_cannot_create_its_file_fails_the_upload() {
+    async fn a_cancelled_upload_removes_its_staging_file() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("object");
+        let staging = staging_path(&target);
+        let mut upload = LocalUpload::start(root.path().to_owned(), target.clone());
+        for chunk in chunks(3 * BATCH_BYTES, 100_000) {
+            upload.put(chunk).await.unwrap();
+        }
+        // What a dropped request future does: neither finish nor abort.
+        drop(upload);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while staging.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the staging file outlived its upload"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(!target.exists());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_fails_the_upload_with_its_own_error() {
         let root = tempfile::tempdir().unwrap();
         // A file where the object's directory should be.
         std::fs::write(root.path().join("files"), b"").unwrap();
         let target = root.path().join("files").join("object");
         let mut upload = LocalUpload::start(root.path().to_owned(), target.clone());
-        // Accepted into the queue or refused, depending on how soon the writer failed.
-        let _ = upload.put(Bytes::from_static(b"x")).await;
-        let cause = upload.abort().await;
-        assert!(cause.is_some(), "abort did not report the writer's error");
+        // The write starts with the first full batch and fails on its own thread; its error
+        // comes back with the next batch or with finish.
+        let mut failure = None;
+        for chunk in chunks(3 * BATCH_BYTES, BATCH_BYTES) {
+            if let Err(error) = upload.put(chunk).await {
+                failure = Some(error);
+                break;
+            }
+        }
+        let failure = match failure {
+            Some(error) => error,
+            None => upload.finish().await.unwrap_err(),
+        };
+        #[cfg(target_os = "linux")]
+        assert_eq!(failure.kind(), io::ErrorKind::NotADirectory, "{failure}");
+        let _ = failure;
+        assert!(!target.exists());
     }
 }

@@ -179,6 +179,23 @@ impl MediaStore {
         Some((dir.clone(), dir.join(key.as_str())))
     }
 
+    /// Whether an upload to `key` wrote bytes at or after `since_ms` (Unix milliseconds): a
+    /// slow upload whose pending row is older than the sweep's grace period is still alive,
+    /// and its staging file must not be pulled from under it. Only a local store can tell; for
+    /// S3 this is `false`.
+    pub async fn upload_active_since(&self, key: &MediaKey, since_ms: i64) -> bool {
+        let Some((_, path)) = self.local_path(key) else {
+            return false;
+        };
+        let Some(modified) = local_write::staging_modified(&path).await else {
+            return false;
+        };
+        let modified_ms = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        modified_ms >= since_ms
+    }
+
     /// Deletes the object; an object already gone is not an error.
     pub async fn delete(&self, key: &MediaKey) -> Result<(), object_store::Error> {
         // What an upload interrupted by a crash left, which only a key names.

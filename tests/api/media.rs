@@ -442,6 +442,67 @@ async fn a_client_that_hangs_up_halfway_leaves_no_row_and_the_sweep_leaves_no_ob
 }
 
 #[tokio::test]
+async fn a_slow_upload_older_than_the_sweep_grace_survives_the_sweep() {
+    let app = TestApp::spawn_with(|config| config.storage.sweep_grace_seconds = 3600).await;
+    let (staff, course_id) = app.course_with_staff().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let body = payload(8 * 1024 * 1024);
+
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/courses/{course_id}/files/slow.txt HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {staff}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(&body[..6 * 1024 * 1024]).await.unwrap();
+    // The upload is under way: its pending row is there and, on the local store, its bytes
+    // are reaching the disk.
+    let local = app.config.storage.url.is_empty();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_uploads")
+            .fetch_one(app.db.pool())
+            .await
+            .unwrap();
+        let writing =
+            !local || !files_under(&app.config.server.data_dir.join("objects")).is_empty();
+        if pending == 1 && writing {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the upload never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Hours later, as far as the sweep can tell from the pending row.
+    sqlx::query("UPDATE pending_uploads SET started_at = 0")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let report = app.catalog.sweep().await.unwrap();
+    if local {
+        assert_eq!(report.stale_uploads, 0, "a live upload was swept");
+    }
+
+    socket.write_all(&body[6 * 1024 * 1024..]).await.unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut socket, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let files: Value = app
+        .get(&format!("/api/v1/courses/{course_id}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url = files["files"][0]["url"].as_str().unwrap().to_owned();
+    let stored = app.get(&url).await.bytes().await.unwrap();
+    assert_eq!(stored.len(), body.len());
+    assert!(stored[..] == body[..], "the stored bytes differ");
+    assert_eq!(stored_object_count(&app).await, 1);
+}
+
+#[tokio::test]
 async fn the_sweep_removes_objects_of_uploads_that_died_with_the_process() {
     let app = TestApp::spawn_with(|config| config.storage.sweep_grace_seconds = 0).await;
     let (staff, course_id) = app.course_with_staff().await;
