@@ -371,31 +371,19 @@ impl Circles {
             Err(BodyError::Empty) => return Ok(Err(SendRefusal::Empty)),
             Err(BodyError::TooLong) => return Ok(Err(SendRefusal::TooLong)),
         };
-        let now = db::now_ms();
-        match store::membership(self.db.pool(), circle_id, actor.id).await? {
-            None => return Ok(Err(SendRefusal::NotMember)),
-            Some((_, Some(muted_until))) if muted_until > now => {
-                return Ok(Err(SendRefusal::Muted));
-            }
-            Some(_) => {}
-        }
         if self.send_limiter.check_key(&actor.id).is_err() {
             return Ok(Err(SendRefusal::RateLimited));
         }
+        let card = self.card_for(&body).await;
+        let now = db::now_ms();
         let stripe = (circle_id.as_u128() % SEND_STRIPES as u128) as usize;
         let _in_seq_order = self.send_order[stripe].lock().await;
+        // Four round trips in all: begin, seq (with the membership check), insert, commit.
         let mut tx = self.db.begin_write().await?;
-        if let Some(existing) =
-            store::find_by_client_id(&mut tx, circle_id, actor.id, client_id).await?
-        {
-            tx.commit().await?;
-            return Ok(Ok(Sent {
-                message: existing,
-                created: false,
-            }));
-        }
-        let card = self.card_for(&body).await;
-        let seq = store::next_seq(&mut tx, circle_id).await?;
+        let Some(seq) = store::take_seq_as_member(&mut tx, circle_id, actor.id, now).await? else {
+            tx.rollback().await?;
+            return Ok(Err(self.why_not_allowed(circle_id, actor.id, now).await?));
+        };
         let message = Message {
             seq,
             id: Uuid::now_v7(),
@@ -409,7 +397,7 @@ impl Circles {
             deleted: false,
             card: card.clone(),
         };
-        store::insert_message(
+        let inserted = store::insert_message(
             &mut tx,
             &store::NewMessage {
                 circle_id,
@@ -423,6 +411,19 @@ impl Circles {
             },
         )
         .await?;
+        if !inserted {
+            // A retry of a message already stored: that message is the answer, and the seq
+            // taken for this attempt goes back with the rollback.
+            tx.rollback().await?;
+            let mut conn = self.db.pool().acquire().await?;
+            let existing = store::find_by_client_id(&mut conn, circle_id, actor.id, client_id)
+                .await?
+                .ok_or(CirclesError::NotFound)?;
+            return Ok(Ok(Sent {
+                message: existing,
+                created: false,
+            }));
+        }
         tx.commit().await?;
         self.publish(circle_id, RoomEvent::message(message.clone()))
             .await;
@@ -434,6 +435,21 @@ impl Circles {
 }
 
 impl Circles {
+    /// Why a send found no seq to take: not a member, or muted.
+    async fn why_not_allowed(
+        &self,
+        circle_id: Uuid,
+        user_id: Uuid,
+        now: i64,
+    ) -> Result<SendRefusal, CirclesError> {
+        Ok(
+            match store::membership(self.db.pool(), circle_id, user_id).await? {
+                Some((_, Some(muted_until))) if muted_until > now => SendRefusal::Muted,
+                _ => SendRefusal::NotMember,
+            },
+        )
+    }
+
     async fn role_of(
         &self,
         circle_id: Uuid,

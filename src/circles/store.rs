@@ -178,14 +178,27 @@ pub async fn find_by_client_id(
     .transpose()
 }
 
-/// Takes the circle's next seq. The row update serialises concurrent senders on PostgreSQL
-/// (row lock) and SQLite (one writer), and rolls back with the transaction: no holes.
-pub async fn next_seq(conn: &mut AnyConnection, circle_id: Uuid) -> Result<i64, sqlx::Error> {
+/// Takes the circle's next seq for a message by `author_id`, if they are a member not muted
+/// at `now`; `None` otherwise. The row update serialises concurrent senders on PostgreSQL (row
+/// lock) and SQLite (one writer), and rolls back with the transaction: no holes. The
+/// membership check rides in the same statement because every statement of a send is a round
+/// trip to the database, and a send's latency is mostly those.
+pub async fn take_seq_as_member(
+    conn: &mut AnyConnection,
+    circle_id: Uuid,
+    author_id: Uuid,
+    now_ms: i64,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE circles SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        "UPDATE circles SET last_seq = last_seq + 1 WHERE id = $1 AND EXISTS (\
+             SELECT 1 FROM circle_members WHERE circle_id = $1 AND user_id = $2 \
+             AND (muted_until IS NULL OR muted_until <= $3)) \
+         RETURNING last_seq",
     )
     .bind(circle_id.to_string())
-    .fetch_one(conn)
+    .bind(author_id.to_string())
+    .bind(now_ms)
+    .fetch_optional(conn)
     .await
 }
 
@@ -200,13 +213,16 @@ pub struct NewMessage<'a> {
     pub sent_at_ms: i64,
 }
 
+/// Stores the message; `false` if its author already sent one with this `client_id` (a
+/// retried send), which is left as it was.
 pub async fn insert_message(
     conn: &mut AnyConnection,
     message: &NewMessage<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query(
         "INSERT INTO circle_messages (circle_id, seq, id, author_id, client_id, body, card, sent_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (circle_id, author_id, client_id) DO NOTHING",
     )
     .bind(message.circle_id.to_string())
     .bind(message.seq)
@@ -218,7 +234,7 @@ pub async fn insert_message(
     .bind(message.sent_at_ms)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(result.rows_affected() == 1)
 }
 
 /// Messages with `after < seq < before`, in seq order: the first `limit` of them, or the last

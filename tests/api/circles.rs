@@ -181,13 +181,16 @@ async fn resending_a_client_id_never_creates_a_second_message() {
 
     assert_eq!(ack["type"], "ack");
     assert_eq!(ack["seq"], first);
+    // The resend took no seq: the next message follows the first without a hole.
+    let next = send_acked(&mut again, "next-id", "and again").await;
+    assert_eq!(next, first + 1);
     let history: Value = app
         .get(&format!("/api/v1/circles/{id}/messages"))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(history["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -547,6 +550,15 @@ async fn moderators_delete_messages_mute_and_remove_members() {
     };
     assert_eq!(refused["type"], "error");
     assert_eq!(refused["code"], "muted");
+    // The refused message took no seq.
+    assert_eq!(
+        app.state
+            .circles
+            .latest_seq(id.parse().unwrap())
+            .await
+            .unwrap(),
+        seq
+    );
 
     let removed = app
         .client
