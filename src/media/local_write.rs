@@ -284,15 +284,21 @@ mod tests {
         assert!(!staging_path(&target).exists());
     }
 
-    #[tokio::test]
-    async fn an_aborted_upload_leaves_nothing() {
-        let root = tempfile::tempdir().unwrap();
-        let target = root.path().join("object");
+    /// An upload three batches in, with its staging file written to.
+    async fn under_way(root: &Path) -> (LocalUpload, PathBuf, PathBuf) {
+        let target = root.join("object");
         let staging = staging_path(&target);
-        let mut upload = LocalUpload::start(root.path().to_owned(), target.clone());
+        let mut upload = LocalUpload::start(root.to_owned(), target.clone());
         for chunk in chunks(3 * BATCH_BYTES, 100_000) {
             upload.put(chunk).await.unwrap();
         }
+        (upload, target, staging)
+    }
+
+    #[tokio::test]
+    async fn an_aborted_upload_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let (upload, target, staging) = under_way(root.path()).await;
         assert!(staging.exists(), "nothing was written yet");
         assert!(upload.abort().await.is_none());
         assert!(!target.exists());
@@ -302,12 +308,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_upload_removes_its_staging_file() {
         let root = tempfile::tempdir().unwrap();
-        let target = root.path().join("object");
-        let staging = staging_path(&target);
-        let mut upload = LocalUpload::start(root.path().to_owned(), target.clone());
-        for chunk in chunks(3 * BATCH_BYTES, 100_000) {
-            upload.put(chunk).await.unwrap();
-        }
+        let (upload, target, staging) = under_way(root.path()).await;
         // What a dropped request future does: neither finish nor abort.
         drop(upload);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

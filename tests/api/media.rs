@@ -39,6 +39,13 @@ async fn stored_object_count(app: &TestApp) -> usize {
     listed
 }
 
+async fn pending_uploads(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM pending_uploads")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap()
+}
+
 fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -416,10 +423,7 @@ async fn a_client_that_hangs_up_halfway_leaves_no_row_and_the_sweep_leaves_no_ob
     // The server notices the hang-up when the body stream fails; wait for it to clean up.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_uploads")
-            .fetch_one(app.db.pool())
-            .await
-            .unwrap();
+        let pending = pending_uploads(&app).await;
         if pending == 0 {
             break;
         }
@@ -461,10 +465,7 @@ async fn a_slow_upload_older_than_the_sweep_grace_survives_the_sweep() {
     let local = app.config.storage.url.is_empty();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_uploads")
-            .fetch_one(app.db.pool())
-            .await
-            .unwrap();
+        let pending = pending_uploads(&app).await;
         let writing =
             !local || !files_under(&app.config.server.data_dir.join("objects")).is_empty();
         if pending == 1 && writing {
