@@ -377,12 +377,21 @@ impl Circles {
         let card = self.card_for(&body).await;
         let now = db::now_ms();
         let stripe = (circle_id.as_u128() % SEND_STRIPES as u128) as usize;
-        let _in_seq_order = self.send_order[stripe].lock().await;
+        let in_seq_order = self.send_order[stripe].lock().await;
         // Four round trips in all: begin, seq (with the membership check), insert, commit.
         let mut tx = self.db.begin_write().await?;
         let Some(seq) = store::take_seq_as_member(&mut tx, circle_id, actor.id, now).await? else {
             tx.rollback().await?;
-            return Ok(Err(self.why_not_allowed(circle_id, actor.id, now).await?));
+            drop(in_seq_order);
+            // A message stored before its author was muted or removed is still theirs: a
+            // resend whose ack was lost gets that ack, not a refusal.
+            if let Some(existing) = self.sent_before(circle_id, actor.id, client_id).await? {
+                return Ok(Ok(Sent {
+                    message: existing,
+                    created: false,
+                }));
+            }
+            return Ok(Err(self.why_not_allowed(circle_id, actor.id).await?));
         };
         let message = Message {
             seq,
@@ -415,8 +424,10 @@ impl Circles {
             // A retry of a message already stored: that message is the answer, and the seq
             // taken for this attempt goes back with the rollback.
             tx.rollback().await?;
-            let mut conn = self.db.pool().acquire().await?;
-            let existing = store::find_by_client_id(&mut conn, circle_id, actor.id, client_id)
+            drop(in_seq_order);
+            // Messages are never removed (a deletion blanks them), so the first copy is there.
+            let existing = self
+                .sent_before(circle_id, actor.id, client_id)
                 .await?
                 .ok_or(CirclesError::NotFound)?;
             return Ok(Ok(Sent {
@@ -435,19 +446,30 @@ impl Circles {
 }
 
 impl Circles {
-    /// Why a send found no seq to take: not a member, or muted.
+    /// Why a send found no seq to take: not a member, or (a member) muted. A member whose mute
+    /// ended since is told `muted` too: their next send goes through.
     async fn why_not_allowed(
         &self,
         circle_id: Uuid,
         user_id: Uuid,
-        now: i64,
     ) -> Result<SendRefusal, CirclesError> {
         Ok(
             match store::membership(self.db.pool(), circle_id, user_id).await? {
-                Some((_, Some(muted_until))) if muted_until > now => SendRefusal::Muted,
-                _ => SendRefusal::NotMember,
+                Some(_) => SendRefusal::Muted,
+                None => SendRefusal::NotMember,
             },
         )
+    }
+
+    /// The message this author already sent with `client_id`, if any.
+    async fn sent_before(
+        &self,
+        circle_id: Uuid,
+        author_id: Uuid,
+        client_id: &str,
+    ) -> Result<Option<Message>, CirclesError> {
+        let mut conn = self.db.pool().acquire().await?;
+        Ok(store::find_by_client_id(&mut conn, circle_id, author_id, client_id).await?)
     }
 
     async fn role_of(

@@ -194,6 +194,24 @@ async fn resending_a_client_id_never_creates_a_second_message() {
 }
 
 #[tokio::test]
+async fn a_visitor_to_a_public_circle_reads_but_cannot_write() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let visitor = app.resident("visitor@example.org").await;
+    let circle = create_circle(&app, &owner, "public").await;
+    let id = circle["id"].as_str().unwrap();
+    let mut socket = connect(&app, id, &visitor, None).await;
+
+    send(&mut socket, "v-1", "hello").await;
+
+    let refused = next_frame(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["code"], "not_member");
+    let latest = app.state.circles.latest_seq(id.parse().unwrap()).await;
+    assert_eq!(latest.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn concurrent_senders_get_distinct_gapless_seqs() {
     let app = TestApp::spawn_with(|config| config.limits.messages_per_second = 1000).await;
     let owner = app.resident("owner@example.org").await;
@@ -559,6 +577,11 @@ async fn moderators_delete_messages_mute_and_remove_members() {
             .unwrap(),
         seq
     );
+    // A resend of what was stored before the mute (its ack lost, say) is acked, not refused.
+    send(&mut troll_socket, "t-1", "buy cheap pills").await;
+    let ack = next_frame(&mut troll_socket).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["seq"], seq);
 
     let removed = app
         .client
