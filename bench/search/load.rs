@@ -53,6 +53,27 @@ impl Stats {
         (selected.p50(), selected.p99(), selected.latencies.len())
     }
 
+    /// The `count` slowest queries of a mix of `queries`, request `i` being query `i % queries`:
+    /// (median latency over its requests, query number), slowest first.
+    pub fn slowest_by_query(&self, queries: usize, count: usize) -> Vec<(Duration, usize)> {
+        let mut per_query: Vec<Vec<Duration>> = vec![Vec::new(); queries];
+        for &(i, latency) in &self.by_request {
+            per_query[i % queries].push(latency);
+        }
+        let mut medians: Vec<(Duration, usize)> = per_query
+            .into_iter()
+            .enumerate()
+            .filter(|(_, latencies)| !latencies.is_empty())
+            .map(|(query, mut latencies)| {
+                latencies.sort_unstable();
+                (latencies[latencies.len() / 2], query)
+            })
+            .collect();
+        medians.sort_unstable_by(|a, b| b.cmp(a));
+        medians.truncate(count);
+        medians
+    }
+
     pub fn throughput(&self) -> f64 {
         self.requests as f64 / self.seconds
     }

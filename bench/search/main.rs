@@ -662,6 +662,17 @@ fn print_size(r: &SizeResult, settings: &Settings, mix: &[Query]) {
             of(&r.pg1)
         );
     }
+    // Which queries the tail is made of: the per-kind p99 says which kind, this says which words.
+    println!("\nslowest queries in-process (median over the passes)");
+    for (median, query) in r.floor.slowest_by_query(mix.len(), 8) {
+        let query = &mix[query];
+        println!(
+            "  {:>9}  {:<10} {}",
+            us(median),
+            query.kind.label(),
+            query.text
+        );
+    }
     println!(
         "\ntargets (defined at 1M documents){}",
         if n < 1_000_000 {
