@@ -56,10 +56,9 @@ pub(super) struct LocalUpload {
     /// Chunks not yet handed to a write.
     batch: Vec<Bytes>,
     batch_bytes: usize,
-    /// The write in flight, which owns the file until it returns it.
+    /// The last write started, which owns the file until it returns it; `None` before the
+    /// first write (which creates the file) and while the file is in hand.
     in_flight: Option<JoinHandle<io::Result<File>>>,
-    /// The file between writes; `None` until the first write creates it.
-    file: Option<File>,
     written: u64,
     writeback_from: u64,
     staging: PathBuf,
@@ -76,7 +75,6 @@ impl LocalUpload {
             batch: Vec::new(),
             batch_bytes: 0,
             in_flight: None,
-            file: None,
             written: 0,
             writeback_from: 0,
             staging: staging_path(&target),
@@ -123,17 +121,17 @@ impl LocalUpload {
         Ok(())
     }
 
-    /// The file, once the write in flight (if any) has returned it.
+    /// The file, once the last write has returned it; `None` if nothing was written yet.
     async fn take_file(&mut self) -> io::Result<Option<File>> {
         match self.in_flight.take() {
             Some(write) => write.await.map_err(io::Error::other)?.map(Some),
-            None => Ok(self.file.take()),
+            None => Ok(None),
         }
     }
 
     /// Writes what is left, flushes it to disk and moves it to the object's path.
     pub(super) async fn finish(mut self) -> io::Result<()> {
-        if !self.batch.is_empty() || (self.in_flight.is_none() && self.file.is_none()) {
+        if !self.batch.is_empty() || self.in_flight.is_none() {
             self.write_batch().await?;
         }
         let file = self

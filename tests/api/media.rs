@@ -39,6 +39,15 @@ async fn stored_object_count(app: &TestApp) -> usize {
     listed
 }
 
+/// `GET /api/v1/courses/{id}/files`, as JSON.
+async fn course_files(app: &TestApp, course_id: &str) -> Value {
+    app.get(&format!("/api/v1/courses/{course_id}/files"))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn pending_uploads(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM pending_uploads")
         .fetch_one(app.db.pool())
@@ -122,12 +131,7 @@ async fn a_raw_upload_is_stored_and_streams_back_with_ranges() {
         );
     }
 
-    let listed: Value = app
-        .get(&format!("/api/v1/courses/{course_id}/files"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = course_files(&app, &course_id).await;
     assert_eq!(listed["files"][0]["id"], file["id"]);
     let course: Value = app
         .get(&format!("/api/v1/courses/{course_id}"))
@@ -258,12 +262,7 @@ async fn the_content_digest_is_checked_and_a_mismatch_stores_nothing() {
         .unwrap();
     let problem = assert_problem(wrong, StatusCode::BAD_REQUEST).await;
     assert_eq!(problem["type"], "/problems/digest-mismatch");
-    let files: Value = app
-        .get(&format!("/api/v1/courses/{course_id}/files"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let files = course_files(&app, &course_id).await;
     assert_eq!(files["files"], serde_json::json!([]));
     assert_eq!(stored_object_count(&app).await, 0);
 
@@ -435,12 +434,7 @@ async fn a_client_that_hangs_up_halfway_leaves_no_row_and_the_sweep_leaves_no_ob
     }
     app.catalog.sweep().await.unwrap();
 
-    let files: Value = app
-        .get(&format!("/api/v1/courses/{course_id}/files"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let files = course_files(&app, &course_id).await;
     assert_eq!(files["files"], serde_json::json!([]));
     assert_eq!(stored_object_count(&app).await, 0);
 }
@@ -490,12 +484,7 @@ async fn a_slow_upload_older_than_the_sweep_grace_survives_the_sweep() {
         .await
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
-    let files: Value = app
-        .get(&format!("/api/v1/courses/{course_id}/files"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let files = course_files(&app, &course_id).await;
     let url = files["files"][0]["url"].as_str().unwrap().to_owned();
     let stored = app.get(&url).await.bytes().await.unwrap();
     assert_eq!(stored.len(), body.len());
