@@ -71,6 +71,23 @@ mod tests {
         assert!(!verify("wrong".into(), Some(stored)).await.unwrap());
     }
 
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs() {
+        // Same algorithm, version and parameters mean the same argon2 work per verification,
+        // which is what keeps unknown accounts from answering faster.
+        let real = hash_blocking("long enough passphrase").unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        let dummy = PasswordHash::new(dummy_hash()).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(
+            dummy.hash.map(|h| h.len()),
+            real.hash.map(|h| h.len()),
+            "output length"
+        );
+    }
+
     #[tokio::test]
     async fn unknown_account_never_verifies() {
         let dummy_password = "not anyone's password; only spends the same time";

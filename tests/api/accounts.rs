@@ -388,7 +388,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_in_similar_time() {
 
     let mut wrong_password = Vec::new();
     let mut unknown_user = Vec::new();
-    for round in 0..3 {
+    for round in 0..5 {
         let started = Instant::now();
         let a = app
             .post_json(
@@ -411,15 +411,16 @@ async fn unknown_user_and_wrong_password_get_the_same_answer_in_similar_time() {
         assert_eq!(a, b, "the two failures must be indistinguishable");
     }
 
-    // Both run one argon2id verification; a shortcut for unknown accounts would be ~100x faster.
-    wrong_password.sort();
-    unknown_user.sort();
-    let ratio = unknown_user[1].as_secs_f64() / wrong_password[1].as_secs_f64();
+    // Both run one argon2id verification; a shortcut for unknown accounts would be ~50x faster.
+    // The fastest of five rounds is compared because load from parallel tests only ever adds
+    // time: a 97 ms median against 28 ms was seen on a busy CI machine with nothing wrong.
+    // That both cost the same work is checked exactly in `accounts::password`'s unit tests.
+    let fastest_wrong = wrong_password.iter().min().unwrap().as_secs_f64();
+    let fastest_unknown = unknown_user.iter().min().unwrap().as_secs_f64();
+    let ratio = fastest_unknown / fastest_wrong;
     assert!(
-        (0.3..3.0).contains(&ratio),
-        "median unknown-user {:?} vs wrong-password {:?}",
-        unknown_user[1],
-        wrong_password[1]
+        (0.25..4.0).contains(&ratio),
+        "fastest unknown-user {fastest_unknown:.4} s vs wrong-password {fastest_wrong:.4} s"
     );
 }
 
