@@ -292,6 +292,7 @@ pub async fn apply_batch(
     }
 
     // Write: files out first (names are unique per course), courses before their files.
+    crate::db::reuse_plans_for_the_rest(conn, backend).await?;
     for chunk in file_deletes.chunks(ROWS_PER_STATEMENT) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM course_files WHERE id IN ({})",
