@@ -166,8 +166,12 @@ pub fn create_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIn
 
 fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
     let dir = root.join(generation);
-    let index = Index::open_in_dir(&dir)
+    let mut index = Index::open_in_dir(&dir)
         .with_context(|| format!("opening the index in {}", dir.display()))?;
+    // A query's segments are searched on all cores: a word common in a large catalog matches
+    // hundreds of thousands of courses, all scored and counted into facets, and that is what
+    // makes the slowest searches.
+    index.set_default_multithread_executor()?;
     index
         .tokenizers()
         .register(analysis::ZH_EN, analysis::zh_en_analyzer());
