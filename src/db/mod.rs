@@ -116,23 +116,6 @@ impl Db {
         }
     }
 
-    /// Starts a write transaction for data that is fetched again if it is lost. On PostgreSQL
-    /// its commit does not wait for the WAL to reach the disk (`synchronous_commit = off`): a
-    /// crash may lose the last such commits whole, never part of one, and never reorders them.
-    /// The federation harvester moves a peer's position in the same transaction as the
-    /// records, so a lost commit takes its position with it and the next sync fetches it again.
-    pub async fn begin_redoable_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
-    }
-
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -367,7 +367,7 @@ impl Federation {
         let mut tx = self
             .inner
             .db
-            .begin_redoable_write()
+            .begin_write()
             .await
             .map_err(|e| e.to_string())?;
         let moved = store::advance(&mut tx, peer.id, since, next, 0, 0, None)
