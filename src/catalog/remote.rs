@@ -292,7 +292,6 @@ pub async fn apply_batch(
     }
 
     // Write: files out first (names are unique per course), courses before their files.
-    crate::db::reuse_plans_for_the_rest(conn, backend).await?;
     for chunk in file_deletes.chunks(ROWS_PER_STATEMENT) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM course_files WHERE id IN ({})",
@@ -303,6 +302,9 @@ pub async fn apply_batch(
         }
         query.execute(&mut *conn).await?;
     }
+    // From here on only inserts and updates by primary key, whose plans do not depend on the
+    // values (the deletes above, an `IN` list, are still planned for theirs).
+    crate::db::reuse_plans_for_the_rest(conn, backend).await?;
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
         insert_courses(conn, chunk).await?;
     }

@@ -165,7 +165,8 @@ fn sqlite_path(url: &str) -> &str {
 /// Lets the rest of the transaction reuse generic plans on PostgreSQL. The pool plans every
 /// statement for its values (see [`Db::connect`]), which a multi-row `INSERT` does not need:
 /// its plan is the same whatever the values, and planning 500 rows of parameters anew took
-/// ~4 ms per statement in the federation benchmark. Call it after the transaction's reads.
+/// ~4 ms per statement in the federation benchmark. Call it once what is left of the
+/// transaction is inserts and lookups by primary key, whose plans do not depend on the values.
 pub async fn reuse_plans_for_the_rest(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
