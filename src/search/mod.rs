@@ -18,6 +18,7 @@
 
 pub mod analysis;
 pub mod documents;
+mod highlight;
 pub mod indexer;
 pub mod query;
 pub mod rebuild;

@@ -14,13 +14,13 @@ use tantivy::query::{
     TermQuery,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 
 use super::OpenIndex;
 use super::analysis::{self, has_han, terms};
 use super::documents::Summary;
+use super::highlight::{Highlighter, best_snippet};
 use super::schema::{COURSE, Fields, SEGMENT};
 
 /// Queries longer than this are cut (at a character boundary); documented in the README.
@@ -470,12 +470,14 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         }
     }
 
-    let mut snippets = Vec::new();
+    let mut highlighters = Vec::new();
     if !browse {
         for field in [fields.description, fields.body, fields.title] {
-            let mut generator = SnippetGenerator::create(&searcher, scoring_query.as_ref(), field)?;
-            generator.set_max_num_chars(160);
-            snippets.push((field, generator));
+            highlighters.push(Highlighter::create(
+                &searcher,
+                scoring_query.as_ref(),
+                field,
+            )?);
         }
     }
     let mut page = Vec::with_capacity(hits.len());
@@ -507,7 +509,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
             .ok_or_else(|| {
                 tantivy::TantivyError::InternalError("course document without summary".into())
             })?;
-        let snippet = best_snippet(&mut snippets, &doc, &summary);
+        let snippet = best_snippet(&highlighters, &doc, &summary.title);
         let matches = if with_media {
             media_matches(&searcher, fields, &mut zh_en, &course_id, &parsed)?
         } else {
@@ -605,84 +607,6 @@ fn collect(
     Ok((total, addresses, facets))
 }
 
-fn best_snippet(
-    generators: &mut [(Field, SnippetGenerator)],
-    doc: &TantivyDocument,
-    summary: &Summary,
-) -> String {
-    for (_, generator) in generators.iter() {
-        let snippet = generator.snippet_from_doc(doc);
-        if let Some(html) = highlight(snippet.fragment(), snippet.highlighted()) {
-            return html;
-        }
-    }
-    // Nothing highlighted (browse, or a pinyin-only match): the escaped title.
-    html_escape(&summary.title)
-}
-
-/// The fragment as HTML with `<mark>` around the highlighted byte ranges; `None` when no
-/// range marks anything. tantivy's own `Snippet::to_html` slices the fragment by these ranges
-/// unchecked, and with jieba's overlapping tokens a range can run past the fragment's end or
-/// into a character (a panic per search seen on real Chinese queries): here ranges are merged,
-/// clipped to the fragment and widened to character boundaries.
-fn highlight(fragment: &str, ranges: &[std::ops::Range<usize>]) -> Option<String> {
-    let mut clipped: Vec<(usize, usize)> = ranges
-        .iter()
-        .filter_map(|range| {
-            let mut start = range.start.min(fragment.len());
-            let mut end = range.end.min(fragment.len());
-            if start >= end {
-                return None;
-            }
-            while !fragment.is_char_boundary(start) {
-                start -= 1;
-            }
-            while !fragment.is_char_boundary(end) {
-                end += 1;
-            }
-            Some((start, end))
-        })
-        .collect();
-    if clipped.is_empty() {
-        return None;
-    }
-    clipped.sort_unstable();
-    // Overlapping or touching ranges become one mark.
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(clipped.len());
-    for (start, end) in clipped {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
-    let mut html = String::with_capacity(fragment.len() + 13 * merged.len());
-    let mut done = 0;
-    for (start, end) in merged {
-        html.push_str(&html_escape(&fragment[done..start]));
-        html.push_str("<mark>");
-        html.push_str(&html_escape(&fragment[start..end]));
-        html.push_str("</mark>");
-        done = end;
-    }
-    html.push_str(&html_escape(&fragment[done..]));
-    Some(html)
-}
-
-fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// The cues and pages of the course where the query's words occur.
 fn media_matches(
     searcher: &Searcher,
@@ -746,35 +670,5 @@ mod tests {
     fn long_queries_are_cut_at_a_character_boundary() {
         let long = "书".repeat(MAX_QUERY_CHARS + 10);
         assert_eq!(truncate_query(&long).chars().count(), MAX_QUERY_CHARS);
-    }
-
-    #[test]
-    fn highlights_survive_ranges_past_the_end_or_inside_a_character() {
-        let text = "用康妇消炎栓后有褐色分泌"; // 12 characters, 36 bytes
-        // Past the end, as tantivy produced for this very title.
-        assert_eq!(
-            highlight(text, &[30..39, 40..41]).unwrap(),
-            "用康妇消炎栓后有褐色<mark>分泌</mark>"
-        );
-        // Inside a character, overlapping, out of order, and one wholly past the end.
-        assert_eq!(
-            highlight(text, &[4..6, 0..3, 1..6, 40..50]).unwrap(),
-            "<mark>用康</mark>妇消炎栓后有褐色分泌"
-        );
-        assert_eq!(
-            highlight("a<b> & c", &[0..1, 7..8]).unwrap(),
-            "<mark>a</mark>&lt;b&gt; &amp; <mark>c</mark>"
-        );
-        assert_eq!(highlight(text, &[]), None);
-        assert_eq!(highlight(text, &[36..40, 5..5]), None);
-        assert_eq!(
-            highlight("ab cd", &[3..5, 0..2]).unwrap(),
-            "<mark>ab</mark> <mark>cd</mark>"
-        );
-    }
-
-    #[test]
-    fn html_is_escaped_in_fallback_snippets() {
-        assert_eq!(html_escape("<b>&'\""), "&lt;b&gt;&amp;&#39;&quot;");
     }
 }

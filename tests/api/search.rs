@@ -363,6 +363,41 @@ async fn search_reaches_inside_subtitles_and_pdf_pages() {
 }
 
 #[tokio::test]
+async fn a_word_deep_in_long_subtitles_is_highlighted_in_the_snippet() {
+    let app = TestApp::spawn().await;
+    let (staff, course_id) = app.course_with_staff().await;
+    // 600 cues (~25 KB of text); the word searched for is only in cue 500.
+    let mut srt = String::new();
+    for i in 1..=600 {
+        let second = i * 3;
+        let text = if i == 500 {
+            "接下来练习揽雀尾，动作要慢"
+        } else {
+            "双脚与肩同宽，放松肩膀，呼吸自然"
+        };
+        srt.push_str(&format!(
+            "{i}\n00:{:02}:{:02},000 --> 00:{:02}:{:02},500\n{text}\n\n",
+            second / 60,
+            second % 60,
+            second / 60,
+            second % 60
+        ));
+    }
+    let subtitle = app
+        .put_file(&staff, &course_id, "long.zh.srt", srt.into_bytes())
+        .await;
+    assert_eq!(subtitle.status(), StatusCode::CREATED);
+    app.wait_for_extraction().await;
+    app.wait_for_index().await;
+
+    let found = app.search("q=揽雀尾").await;
+    assert_eq!(ids(&found), vec![course_id], "{found}");
+    let snippet = found["hits"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>揽雀尾</mark>"), "{snippet}");
+    assert!(snippet.chars().count() < 400, "{snippet}");
+}
+
+#[tokio::test]
 async fn a_file_whose_text_cannot_be_extracted_is_still_served_and_counted() {
     let app = TestApp::spawn().await;
     let (staff, course_id) = app.course_with_staff().await;
