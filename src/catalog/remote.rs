@@ -302,12 +302,12 @@ pub async fn apply_batch(
         }
         query.execute(&mut *conn).await?;
     }
-    // From here on only inserts and updates by primary key, whose plans do not depend on the
-    // values (the deletes above, an `IN` list, are still planned for theirs).
-    crate::db::reuse_plans_for_the_rest(conn, backend).await?;
+    // A federated course has no local institution, so its row needs no foreign-key lookup.
+    crate::db::use_generic_plans(conn, backend, true).await?;
     for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
         insert_courses(conn, chunk).await?;
     }
+    crate::db::use_generic_plans(conn, backend, false).await?;
     for course in &updates {
         update_course(conn, course).await?;
     }

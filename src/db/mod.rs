@@ -161,24 +161,32 @@ fn sqlite_path(url: &str) -> &str {
     rest.split('?').next().unwrap_or(rest)
 }
 
-/// Milliseconds since the Unix epoch: how every timestamp is stored.
-/// Lets the rest of the transaction reuse generic plans on PostgreSQL. The pool plans every
-/// statement for its values (see [`Db::connect`]), which a multi-row `INSERT` does not need:
-/// its plan is the same whatever the values, and planning 500 rows of parameters anew took
-/// ~4 ms per statement in the federation benchmark. Call it once what is left of the
-/// transaction is inserts and lookups by primary key, whose plans do not depend on the values.
-pub async fn reuse_plans_for_the_rest(
+/// Switches the rest of the transaction between generic plans (`true`) and plans made for each
+/// execution's values (`false`, the pool's setting: see [`Db::connect`]) on PostgreSQL.
+///
+/// For multi-row `INSERT`s into tables whose rows need no foreign-key lookup: their plan is the
+/// same whatever the values, and planning 500 rows of parameters anew took ~4 ms a statement in
+/// the federation benchmark. Nothing else: a generic plan is cached per prepared statement on the
+/// connection, and one made while a table was tiny (a sequential scan, even for a lookup by
+/// primary key, or a foreign-key check) stays in use while the table grows, until the table is
+/// analyzed again. Switch back as soon as those statements are done.
+pub async fn use_generic_plans(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
+    generic: bool,
 ) -> Result<(), sqlx::Error> {
     if backend == Backend::Postgres {
-        sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-            .execute(conn)
-            .await?;
+        let mode = if generic {
+            "SET LOCAL plan_cache_mode = force_generic_plan"
+        } else {
+            "SET LOCAL plan_cache_mode = force_custom_plan"
+        };
+        sqlx::query(mode).execute(conn).await?;
     }
     Ok(())
 }
 
+/// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
     (now.unix_timestamp_nanos() / 1_000_000) as i64

@@ -413,7 +413,14 @@ impl Federation {
             }
         }
         let applied = records.len() as u64;
+        // Kept records reference nothing; see `db::use_generic_plans`.
+        db::use_generic_plans(&mut tx, backend, true)
+            .await
+            .map_err(|e| e.to_string())?;
         store::save_records(&mut tx, &records, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        db::use_generic_plans(&mut tx, backend, false)
             .await
             .map_err(|e| e.to_string())?;
         store::advance(

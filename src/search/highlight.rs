@@ -3,8 +3,9 @@
 //!
 //! tantivy's `SnippetGenerator` re-cuts the text it is given with the field's analyzer (jieba),
 //! about 10 MB/s, so a course whose extracted text (up to 200,000 characters of subtitles) was
-//! highlighted whole cost ~40 ms per hit. A long text is first cut down to the neighbourhood of
-//! the first place one of the field's terms occurs, found with Aho-Corasick in one pass.
+//! highlighted whole cost ~40 ms per hit. A long text is highlighted in windows around the
+//! places where the field's terms occur as written, found with Aho-Corasick, one window at a
+//! time until one holds a match.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,8 +19,10 @@ use tantivy::{Searcher, TantivyDocument, Term};
 const SNIPPET_CHARS: usize = 160;
 /// A text up to this many bytes is highlighted whole.
 const WHOLE_TEXT_UP_TO: usize = 4096;
-/// Bytes kept on each side of the first match in a longer text.
+/// Bytes kept on each side of a possible match in a longer text.
 const CONTEXT_BYTES: usize = 1024;
+/// Windows tried in a longer text before its beginning is the last resort.
+const MAX_WINDOWS: usize = 8;
 
 /// Highlights one field of the hits of one query.
 pub struct Highlighter {
@@ -60,7 +63,7 @@ impl Highlighter {
         } else {
             AhoCorasick::builder()
                 .ascii_case_insensitive(true)
-                .build(weighted.keys())
+                .build(search_patterns(weighted.keys()))
                 .ok()
         };
         let tokenizer = searcher.index().tokenizer_for_field(field)?;
@@ -75,9 +78,79 @@ impl Highlighter {
     fn snippet(&self, doc: &TantivyDocument) -> Option<String> {
         let finder = self.finder.as_ref()?;
         let text = doc.get_first(self.field).and_then(|v| v.as_str())?;
-        let snippet = self.generator.snippet(excerpt(text, finder));
-        highlight(snippet.fragment(), snippet.highlighted())
+        let highlighted = |part: &str| {
+            let snippet = self.generator.snippet(part);
+            highlight(snippet.fragment(), snippet.highlighted())
+        };
+        if text.len() <= WHOLE_TEXT_UP_TO {
+            return highlighted(text);
+        }
+        // A place the finder names may hold no token of the query (a Chinese term inside a
+        // longer word), so the next is tried; the beginning last, for what no pattern finds.
+        windows(text, finder)
+            .chain(std::iter::once(snap(text, 0, WHOLE_TEXT_UP_TO)))
+            .find_map(|(from, to)| highlighted(&text[from..to]))
     }
+}
+
+/// What the finder looks for: each term as indexed, and a stem ending in `i` also without it,
+/// since that `i` stands for a `y` in the word (`studi` of `study`, `histori` of `history`).
+/// Other stems are the start of their words.
+fn search_patterns<'a>(terms: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut patterns = Vec::new();
+    for term in terms {
+        patterns.push(term.clone());
+        if term.len() > 2 && term.is_ascii() && term.ends_with('i') {
+            patterns.push(term[..term.len() - 1].to_owned());
+        }
+    }
+    patterns
+}
+
+/// Up to [`MAX_WINDOWS`] byte ranges of `text`, each around a place where a pattern occurs, in
+/// order and not overlapping. A Latin pattern counts only at the start of a word: `art` inside
+/// `started` cannot be the word the index matched.
+fn windows<'a>(
+    text: &'a str,
+    finder: &'a AhoCorasick,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let bytes = text.as_bytes();
+    let mut covered_to = 0;
+    finder
+        .find_iter(text)
+        .filter(move |found| {
+            let latin = bytes[found.start()].is_ascii_alphanumeric();
+            let inside_a_word =
+                found.start() > 0 && bytes[found.start() - 1].is_ascii_alphanumeric();
+            !(latin && inside_a_word)
+        })
+        .filter_map(move |found| {
+            if found.start() < covered_to {
+                return None;
+            }
+            // Text a window before has covered is not cut again.
+            let window = snap(
+                text,
+                found.start().saturating_sub(CONTEXT_BYTES).max(covered_to),
+                found.end().saturating_add(CONTEXT_BYTES),
+            );
+            covered_to = window.1;
+            Some(window)
+        })
+        .take(MAX_WINDOWS)
+}
+
+/// `from..to` clipped to `text` and widened to character boundaries.
+fn snap(text: &str, mut from: usize, to: usize) -> (usize, usize) {
+    let mut to = to.min(text.len());
+    from = from.min(to);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    (from, to)
 }
 
 /// The first field's snippet that highlights something; else the escaped title (browsing, or a
@@ -87,30 +160,6 @@ pub fn best_snippet(highlighters: &[Highlighter], doc: &TantivyDocument, title: 
         .iter()
         .find_map(|highlighter| highlighter.snippet(doc))
         .unwrap_or_else(|| html_escape(title))
-}
-
-/// The part of `text` worth highlighting: all of a short text; of a long one, the bytes around
-/// the first occurrence of a term, or its beginning when none occurs as written (a stem that
-/// is no substring of its word, `studi` of `study`, or a capital outside ASCII).
-fn excerpt<'a>(text: &'a str, finder: &AhoCorasick) -> &'a str {
-    if text.len() <= WHOLE_TEXT_UP_TO {
-        return text;
-    }
-    let (mut from, mut to) = match finder.find(text) {
-        Some(found) => (
-            found.start().saturating_sub(CONTEXT_BYTES),
-            found.end().saturating_add(CONTEXT_BYTES),
-        ),
-        None => (0, WHOLE_TEXT_UP_TO),
-    };
-    to = to.min(text.len());
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    while !text.is_char_boundary(to) {
-        to += 1;
-    }
-    &text[from..to]
 }
 
 /// The fragment as HTML with `<mark>` around the highlighted byte ranges; `None` when no
@@ -211,30 +260,58 @@ mod tests {
     }
 
     fn finder(terms: &[&str]) -> AhoCorasick {
+        let terms: Vec<String> = terms.iter().map(|t| (*t).to_owned()).collect();
         AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(terms)
+            .build(search_patterns(terms.iter()))
             .unwrap()
     }
 
-    #[test]
-    fn a_long_text_is_cut_around_its_first_match_at_character_boundaries() {
-        let before = "序".repeat(3000); // 9,000 bytes
-        let after = "跋".repeat(3000);
-        let text = format!("{before}Breathing exercises{after}");
-        let cut = excerpt(&text, &finder(&["breath"]));
-        assert!(cut.contains("Breathing exercises"), "{cut}");
-        assert!(
-            cut.len() <= 2 * CONTEXT_BYTES + "breath".len() + 6,
-            "{}",
-            cut.len()
-        );
-        assert!(cut.starts_with('序') && cut.ends_with('跋'));
+    fn window_texts<'a>(text: &'a str, terms: &[&str]) -> Vec<&'a str> {
+        let finder = finder(terms);
+        windows(text, &finder)
+            .map(|(from, to)| &text[from..to])
+            .collect()
+    }
 
-        // No term as written: the beginning, still cut at a character boundary.
-        let cut = excerpt(&text, &finder(&["studi"]));
-        assert!(text.starts_with(cut) && cut.len() <= WHOLE_TEXT_UP_TO + 3);
-        // A short text stays whole.
-        assert_eq!(excerpt("太极拳入门", &finder(&["太极"])), "太极拳入门");
+    #[test]
+    fn windows_surround_matches_at_character_boundaries_without_overlap() {
+        let text = format!(
+            "{}揽雀尾{}揽雀尾{}",
+            "序".repeat(3000),
+            "中".repeat(100),
+            "跋".repeat(3000)
+        );
+        let found = window_texts(&text, &["揽雀尾"]);
+        // The second occurrence is inside the first window: one window.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with('序') && found[0].ends_with('跋'));
+        assert!(found[0].contains("揽雀尾"));
+        assert!(found[0].len() <= 2 * CONTEXT_BYTES + 3 * 100 + 2 * 9 + 6);
+    }
+
+    #[test]
+    fn latin_terms_count_at_word_starts_and_stems_in_i_find_their_y() {
+        let text = format!(
+            "{} Folk Art of the village. {} Village history.",
+            "We started again. ".repeat(400),
+            "x".repeat(3000)
+        );
+        let art = window_texts(&text, &["art"]);
+        assert!(art[0].contains("Folk Art"), "{:?}", &art[0][..80]);
+        let history = window_texts(&text, &["histori"]);
+        assert!(history[0].contains("history"), "{history:?}");
+    }
+
+    #[test]
+    fn at_most_a_few_windows_are_tried_in_order_without_overlap() {
+        let text = "太极 ".repeat(4000);
+        let finder = finder(&["太极"]);
+        let found: Vec<(usize, usize)> = windows(&text, &finder).collect();
+        assert_eq!(found.len(), MAX_WINDOWS);
+        assert!(
+            found.windows(2).all(|pair| pair[0].1 <= pair[1].0),
+            "{found:?}"
+        );
     }
 }

@@ -27,10 +27,10 @@ pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use anyhow::Context;
-use tantivy::{Index, IndexReader, ReloadPolicy};
+use tantivy::{Executor, Index, IndexReader, ReloadPolicy};
 
 use schema::Fields;
 
@@ -169,10 +169,7 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
     let dir = root.join(generation);
     let mut index = Index::open_in_dir(&dir)
         .with_context(|| format!("opening the index in {}", dir.display()))?;
-    // A query's segments are searched on all cores: a word common in a large catalog matches
-    // hundreds of thousands of courses, all scored and counted into facets, and that is what
-    // makes the slowest searches.
-    index.set_default_multithread_executor()?;
+    index.set_executor(search_executor());
     index
         .tokenizers()
         .register(analysis::ZH_EN, analysis::zh_en_analyzer());
@@ -193,6 +190,24 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
         fields,
         visible_seq,
     })
+}
+
+/// One pool for every open index, a thread per core, so a query's segments are searched on all
+/// cores: a word common in a large catalog matches hundreds of thousands of courses, all scored
+/// and counted into facets, and that is what makes the slowest searches. One core (or a count
+/// the system will not tell) searches on the caller's thread, as does a pool that cannot start.
+fn search_executor() -> Executor {
+    static EXECUTOR: LazyLock<Executor> = LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            return Executor::single_thread();
+        }
+        Executor::multi_thread(cores, "shuyuan-search-").unwrap_or_else(|error| {
+            tracing::warn!(%error, "could not start the search threads; searching on one");
+            Executor::single_thread()
+        })
+    });
+    EXECUTOR.clone()
 }
 
 pub fn new_generation_name() -> String {

@@ -391,10 +391,43 @@ async fn a_word_deep_in_long_subtitles_is_highlighted_in_the_snippet() {
     app.wait_for_index().await;
 
     let found = app.search("q=揽雀尾").await;
-    assert_eq!(ids(&found), vec![course_id], "{found}");
+    assert_eq!(ids(&found), vec![course_id.clone()], "{found}");
     let snippet = found["hits"][0]["snippet"].as_str().unwrap();
     assert!(snippet.contains("<mark>揽雀尾</mark>"), "{snippet}");
     assert!(snippet.chars().count() < 400, "{snippet}");
+}
+
+#[tokio::test]
+async fn a_word_inside_other_words_first_is_still_found_in_long_subtitles() {
+    let app = TestApp::spawn().await;
+    let (staff, course_id) = app.course_with_staff().await;
+    // "art" is inside "started" 400 times before the cue where it is a word of its own.
+    let mut srt = String::new();
+    for i in 1..=401 {
+        let text = if i == 401 {
+            "Folk art of the village"
+        } else {
+            "We started again, slowly"
+        };
+        srt.push_str(&format!(
+            "{i}\n00:{:02}:{:02},000 --> 00:{:02}:{:02},500\n{text}\n\n",
+            i / 60,
+            i % 60,
+            i / 60,
+            i % 60
+        ));
+    }
+    let subtitle = app
+        .put_file(&staff, &course_id, "long.en.srt", srt.into_bytes())
+        .await;
+    assert_eq!(subtitle.status(), StatusCode::CREATED);
+    app.wait_for_extraction().await;
+    app.wait_for_index().await;
+
+    let found = app.search("q=art").await;
+    assert_eq!(ids(&found), vec![course_id], "{found}");
+    let snippet = found["hits"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("Folk <mark>art</mark>"), "{snippet}");
 }
 
 #[tokio::test]
