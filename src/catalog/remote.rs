@@ -93,6 +93,9 @@ impl RemoteChange {
 
 /// Rows per multi-row statement: well under both backends' limits on bound values.
 const ROWS_PER_STATEMENT: usize = 500;
+/// New courses in one page from which its files are inserted on generic plans: 200 rows of
+/// ~1 KB fill some 30 pages, where a lookup by key is planned as an index scan.
+const GENERIC_FILE_PLANS_FROM: usize = 200;
 
 fn refuse_foreign(origin: &str, current_origin: &str, local_origin: &str) -> Option<Applied> {
     if current_origin == local_origin {
@@ -321,8 +324,19 @@ pub async fn apply_batch(
         .execute(&mut *conn)
         .await?;
     }
+    // Each file row's foreign-key check looks its course up, planned anew per row under custom
+    // plans (~2 s of a 100,000-record catch-up). A generic plan for that lookup is safe once
+    // this page alone has put enough courses in the table: planned now, it cannot be the
+    // sequential scan of a small table that would then stay cached as the table grows.
+    let generic_files = inserts.len() >= GENERIC_FILE_PLANS_FROM;
+    if generic_files {
+        crate::db::use_generic_plans(conn, backend, true).await?;
+    }
     for chunk in file_inserts.chunks(ROWS_PER_STATEMENT) {
         insert_files(conn, chunk).await?;
+    }
+    if generic_files {
+        crate::db::use_generic_plans(conn, backend, false).await?;
     }
     store::append_log_many(conn, backend, &log, now_ms).await?;
     Ok(outcomes)

@@ -164,12 +164,12 @@ fn sqlite_path(url: &str) -> &str {
 /// Switches the rest of the transaction between generic plans (`true`) and plans made for each
 /// execution's values (`false`, the pool's setting: see [`Db::connect`]) on PostgreSQL.
 ///
-/// For multi-row `INSERT`s into tables whose rows need no foreign-key lookup: their plan is the
-/// same whatever the values, and planning 500 rows of parameters anew took ~4 ms a statement in
-/// the federation benchmark. Nothing else: a generic plan is cached per prepared statement on the
-/// connection, and one made while a table was tiny (a sequential scan, even for a lookup by
-/// primary key, or a foreign-key check) stays in use while the table grows, until the table is
-/// analyzed again. Switch back as soon as those statements are done.
+/// For multi-row `INSERT`s: their plan is the same whatever the values, and planning 500 rows of
+/// parameters anew took ~4 ms a statement in the federation benchmark. Mind the lookups they
+/// make (foreign-key checks, also planned under this setting): a generic plan is cached per
+/// prepared statement on the connection, and one made while the looked-up table was tiny (a
+/// sequential scan, even for a lookup by primary key) stays in use while the table grows,
+/// until the table is analyzed again. Switch back as soon as those statements are done.
 pub async fn use_generic_plans(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
