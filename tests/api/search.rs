@@ -362,71 +362,54 @@ async fn search_reaches_inside_subtitles_and_pdf_pages() {
     assert_eq!(video_kind["total"], 1);
 }
 
-#[tokio::test]
-async fn a_word_deep_in_long_subtitles_is_highlighted_in_the_snippet() {
+/// A course with one long subtitle file: `cues` cues of `filler`, the last one `special`.
+/// Returns the snippet of the only hit for `query`, which must be that course.
+async fn snippet_in_long_subtitles(cues: u32, filler: &str, special: &str, query: &str) -> String {
     let app = TestApp::spawn().await;
     let (staff, course_id) = app.course_with_staff().await;
-    // 600 cues (~25 KB of text); the word searched for is only in cue 500.
     let mut srt = String::new();
-    for i in 1..=600 {
-        let second = i * 3;
-        let text = if i == 500 {
-            "接下来练习揽雀尾，动作要慢"
-        } else {
-            "双脚与肩同宽，放松肩膀，呼吸自然"
-        };
+    for i in 1..=cues {
+        let text = if i == cues { special } else { filler };
+        let (minute, second) = (i * 3 / 60, i * 3 % 60);
         srt.push_str(&format!(
-            "{i}\n00:{:02}:{:02},000 --> 00:{:02}:{:02},500\n{text}\n\n",
-            second / 60,
-            second % 60,
-            second / 60,
-            second % 60
+            "{i}\n00:{minute:02}:{second:02},000 --> 00:{minute:02}:{second:02},500\n{text}\n\n"
         ));
     }
     let subtitle = app
-        .put_file(&staff, &course_id, "long.zh.srt", srt.into_bytes())
+        .put_file(&staff, &course_id, "long.srt", srt.into_bytes())
         .await;
     assert_eq!(subtitle.status(), StatusCode::CREATED);
     app.wait_for_extraction().await;
     app.wait_for_index().await;
+    let found = app.search(&format!("q={query}")).await;
+    assert_eq!(ids(&found), vec![course_id], "{found}");
+    found["hits"][0]["snippet"].as_str().unwrap().to_owned()
+}
 
-    let found = app.search("q=揽雀尾").await;
-    assert_eq!(ids(&found), vec![course_id.clone()], "{found}");
-    let snippet = found["hits"][0]["snippet"].as_str().unwrap();
+#[tokio::test]
+async fn a_word_deep_in_long_subtitles_is_highlighted_in_the_snippet() {
+    // 500 cues (~24 KB of text); the word searched for is only in the last.
+    let snippet = snippet_in_long_subtitles(
+        500,
+        "双脚与肩同宽，放松肩膀，呼吸自然",
+        "接下来练习揽雀尾，动作要慢",
+        "揽雀尾",
+    )
+    .await;
     assert!(snippet.contains("<mark>揽雀尾</mark>"), "{snippet}");
     assert!(snippet.chars().count() < 400, "{snippet}");
 }
 
 #[tokio::test]
 async fn a_word_inside_other_words_first_is_still_found_in_long_subtitles() {
-    let app = TestApp::spawn().await;
-    let (staff, course_id) = app.course_with_staff().await;
     // "art" is inside "started" 400 times before the cue where it is a word of its own.
-    let mut srt = String::new();
-    for i in 1..=401 {
-        let text = if i == 401 {
-            "Folk art of the village"
-        } else {
-            "We started again, slowly"
-        };
-        srt.push_str(&format!(
-            "{i}\n00:{:02}:{:02},000 --> 00:{:02}:{:02},500\n{text}\n\n",
-            i / 60,
-            i % 60,
-            i / 60,
-            i % 60
-        ));
-    }
-    let subtitle = app
-        .put_file(&staff, &course_id, "long.en.srt", srt.into_bytes())
-        .await;
-    assert_eq!(subtitle.status(), StatusCode::CREATED);
-    app.wait_for_extraction().await;
-    app.wait_for_index().await;
-
-    let found = app.search("q=art").await;
-    assert_eq!(ids(&found), vec![course_id], "{found}");
-    let snippet = found["hits"][0]["snippet"].as_str().unwrap();
+    let snippet = snippet_in_long_subtitles(
+        401,
+        "We started again, slowly",
+        "Folk art of the village",
+        "art",
+    )
+    .await;
     assert!(snippet.contains("Folk <mark>art</mark>"), "{snippet}");
 }
 
