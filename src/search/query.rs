@@ -470,16 +470,14 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         }
     }
 
-    let mut highlighters = Vec::new();
-    if !browse {
-        for field in [fields.description, fields.body, fields.title] {
-            highlighters.push(Highlighter::create(
-                &searcher,
-                scoring_query.as_ref(),
-                field,
-            )?);
-        }
-    }
+    let highlighters = if browse {
+        Vec::new()
+    } else {
+        [fields.description, fields.body, fields.title]
+            .into_iter()
+            .map(|field| Highlighter::create(&searcher, scoring_query.as_ref(), field))
+            .collect::<tantivy::Result<Vec<_>>>()?
+    };
     let mut page = Vec::with_capacity(hits.len());
     for (score, address) in hits.drain(..) {
         let doc: TantivyDocument = searcher.doc(address)?;

@@ -404,19 +404,42 @@ async fn identical_bytes_are_idempotent_and_new_bytes_replace_the_old_object() {
     assert_eq!(stored_object_count(&app).await, 0);
 }
 
+/// A raw `PUT` of a file announcing `content_length` bytes, of which only `first` is sent: an
+/// upload left under way, as a slow or vanishing client leaves it.
+async fn start_raw_put(
+    app: &TestApp,
+    staff: &str,
+    course_id: &str,
+    name: &str,
+    content_length: usize,
+    first: &[u8],
+) -> tokio::net::TcpStream {
+    let address = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/courses/{course_id}/files/{name} HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {staff}\r\nContent-Length: {content_length}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(first).await.unwrap();
+    socket
+}
+
 #[tokio::test]
 async fn a_client_that_hangs_up_halfway_leaves_no_row_and_the_sweep_leaves_no_object() {
     let app = TestApp::spawn_with(|config| config.storage.sweep_grace_seconds = 0).await;
     let (staff, course_id) = app.course_with_staff().await;
-    let address = app.address.trim_start_matches("http://").to_owned();
 
-    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "PUT /api/v1/courses/{course_id}/files/half.txt HTTP/1.1\r\nHost: {address}\r\n\
-         Authorization: Bearer {staff}\r\nContent-Length: 10000000\r\n\r\n"
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
-    socket.write_all(&payload(6 * 1024 * 1024)).await.unwrap();
+    let socket = start_raw_put(
+        &app,
+        &staff,
+        &course_id,
+        "half.txt",
+        10_000_000,
+        &payload(6 * 1024 * 1024),
+    )
+    .await;
     drop(socket);
 
     // The server notices the hang-up when the body stream fails; wait for it to clean up.
@@ -443,17 +466,17 @@ async fn a_client_that_hangs_up_halfway_leaves_no_row_and_the_sweep_leaves_no_ob
 async fn a_slow_upload_older_than_the_sweep_grace_survives_the_sweep() {
     let app = TestApp::spawn_with(|config| config.storage.sweep_grace_seconds = 3600).await;
     let (staff, course_id) = app.course_with_staff().await;
-    let address = app.address.trim_start_matches("http://").to_owned();
     let body = payload(8 * 1024 * 1024);
 
-    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "PUT /api/v1/courses/{course_id}/files/slow.txt HTTP/1.1\r\nHost: {address}\r\n\
-         Authorization: Bearer {staff}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    socket.write_all(head.as_bytes()).await.unwrap();
-    socket.write_all(&body[..6 * 1024 * 1024]).await.unwrap();
+    let mut socket = start_raw_put(
+        &app,
+        &staff,
+        &course_id,
+        "slow.txt",
+        body.len(),
+        &body[..6 * 1024 * 1024],
+    )
+    .await;
     // The upload is under way: its pending row is there and, on the local store, its bytes
     // are reaching the disk.
     let local = app.config.storage.url.is_empty();
