@@ -3,9 +3,10 @@
 //!
 //! tantivy's `SnippetGenerator` re-cuts the text it is given with the field's analyzer (jieba),
 //! about 10 MB/s, so a course whose extracted text (up to 200,000 characters of subtitles) was
-//! highlighted whole cost ~40 ms per hit. A long text is highlighted in windows around the
-//! places where the field's terms occur as written, found with Aho-Corasick, one window at a
-//! time until one holds a match.
+//! highlighted whole cost ~40 ms per hit, and even a description of a few KB cost more than
+//! finding the hit did. So the places where the field's terms occur as written are found first,
+//! with Aho-Corasick: a field where none occurs is not cut at all, and a longer text is cut
+//! only in windows around those places, one window at a time until one holds a match.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,9 +19,10 @@ use tantivy::{Searcher, TantivyDocument, Term};
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 160;
 /// A text up to this many bytes is highlighted whole.
-const WHOLE_TEXT_UP_TO: usize = 4096;
-/// Bytes kept on each side of a possible match in a longer text.
-const CONTEXT_BYTES: usize = 1024;
+const WHOLE_TEXT_UP_TO: usize = 1024;
+/// Bytes kept on each side of a possible match in a longer text: more than a snippet's
+/// [`SNIPPET_CHARS`] of Chinese (3 bytes each), so the snippet can centre on the match.
+const CONTEXT_BYTES: usize = 512;
 /// Windows tried in a longer text before its beginning is the last resort.
 const MAX_WINDOWS: usize = 8;
 
@@ -78,6 +80,10 @@ impl Highlighter {
     fn snippet(&self, doc: &TantivyDocument) -> Option<String> {
         let finder = self.finder.as_ref()?;
         let text = doc.get_first(self.field).and_then(|v| v.as_str())?;
+        let mut places = windows(text, finder).peekable();
+        // No term occurs here as written: the text is not cut. (A stem the patterns miss,
+        // like `die` of `dying`, then leaves this field to the next one or the title.)
+        places.peek()?;
         let highlighted = |part: &str| {
             let snippet = self.generator.snippet(part);
             highlight(snippet.fragment(), snippet.highlighted())
@@ -86,21 +92,22 @@ impl Highlighter {
             return highlighted(text);
         }
         // A place the finder names may hold no token of the query (a Chinese term inside a
-        // longer word), so the next is tried; the beginning last, for what no pattern finds.
-        windows(text, finder)
+        // longer word), so the next is tried; the beginning last.
+        places
             .chain(std::iter::once(snap(text, 0, WHOLE_TEXT_UP_TO)))
             .find_map(|(from, to)| highlighted(&text[from..to]))
     }
 }
 
-/// What the finder looks for: each term as indexed, and a stem ending in `i` also without it,
-/// since that `i` stands for a `y` in the word (`studi` of `study`, `histori` of `history`).
-/// Other stems are the start of their words.
+/// What the finder looks for: each term as indexed, and a stem ending in `i` or `e` also
+/// without it, since that `i` stands for a `y` in the word (`studi` of `study`, `histori` of
+/// `history`) and an `e` may be gone from it (`make` of `making`). Other stems are the start
+/// of their words.
 fn search_patterns<'a>(terms: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut patterns = Vec::new();
     for term in terms {
         patterns.push(term.clone());
-        if term.len() > 2 && term.is_ascii() && term.ends_with('i') {
+        if term.len() > 2 && term.is_ascii() && (term.ends_with('i') || term.ends_with('e')) {
             patterns.push(term[..term.len() - 1].to_owned());
         }
     }
@@ -301,6 +308,9 @@ mod tests {
         assert!(art[0].contains("Folk Art"), "{:?}", &art[0][..80]);
         let history = window_texts(&text, &["histori"]);
         assert!(history[0].contains("history"), "{history:?}");
+        let tea = format!("{} making tea", "x".repeat(3000));
+        let making = window_texts(&tea, &["make"]);
+        assert!(making[0].contains("making"), "{making:?}");
     }
 
     #[test]

@@ -414,6 +414,36 @@ async fn a_word_inside_other_words_first_is_still_found_in_long_subtitles() {
 }
 
 #[tokio::test]
+async fn snippets_come_from_where_the_words_are() {
+    let app = TestApp::spawn().await;
+    let c = catalog(&app).await;
+    // A description of ~2.5 KB whose only form of "make" is "Making", near its end.
+    let description = format!(
+        "{}Making green tea by hand takes patience.",
+        "Leaves are picked in spring and dried in the shade. ".repeat(50)
+    );
+    create(&app, &c.staff, "xihu-college", json!({"title": "Tea from the hills", "description": description, "subjects": ["life_leisure"]})).await;
+    // The word only in the title: the description holds none of it.
+    create(&app, &c.staff, "xihu-college", json!({"title": "Pottery for beginners", "description": "Clay, wheels and glazes.", "subjects": ["humanities_arts"]})).await;
+    app.wait_for_index().await;
+
+    let tea = app.search("q=make").await;
+    assert_eq!(titles(&tea), vec!["Tea from the hills"], "{tea}");
+    let snippet = tea["hits"][0]["snippet"].as_str().unwrap();
+    assert!(
+        snippet.contains("<mark>Making</mark> green tea"),
+        "{snippet}"
+    );
+    assert!(snippet.chars().count() < 400, "{snippet}");
+
+    let pottery = app.search("q=pottery").await;
+    assert_eq!(
+        pottery["hits"][0]["snippet"], "<mark>Pottery</mark> for beginners",
+        "{pottery}"
+    );
+}
+
+#[tokio::test]
 async fn a_file_whose_text_cannot_be_extracted_is_still_served_and_counted() {
     let app = TestApp::spawn().await;
     let (staff, course_id) = app.course_with_staff().await;
