@@ -99,16 +99,30 @@ impl Highlighter {
     }
 }
 
-/// What the finder looks for: each term as indexed, and a stem ending in `i` or `e` also
-/// without it, since that `i` stands for a `y` in the word (`studi` of `study`, `histori` of
-/// `history`) and an `e` may be gone from it (`make` of `making`). Other stems are the start
-/// of their words.
+/// What the finder looks for: each term as indexed, and for an English stem that is not the
+/// start of every word it stems from, the part that is:
+/// - a final `i` stands for a `y` (`studi` of `study`, `histori` of `history`), and a final `e`
+///   may be gone (`make` of `making`): the stem without it, if three letters are left, as two
+///   (`us` of `use`) would start too many other words;
+/// - `-ble` of `-bility` (`flexibl` of `flexibility`): without the `l`;
+/// - `-ie` of `-ying` (`die` of `dying`): `-y` for `-ie`.
+///
+/// Other stems are the start of their words.
 fn search_patterns<'a>(terms: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut patterns = Vec::new();
     for term in terms {
         patterns.push(term.clone());
-        if term.len() > 2 && term.is_ascii() && (term.ends_with('i') || term.ends_with('e')) {
+        if !term.is_ascii() {
+            continue;
+        }
+        if term.len() > 3 && (term.ends_with('i') || term.ends_with('e')) {
             patterns.push(term[..term.len() - 1].to_owned());
+        }
+        if let Some(stem) = term.strip_suffix("bl") {
+            patterns.push(format!("{stem}b"));
+        }
+        if let Some(stem) = term.strip_suffix("ie") {
+            patterns.push(format!("{stem}y"));
         }
     }
     patterns
@@ -311,6 +325,11 @@ mod tests {
         let tea = format!("{} making tea", "x".repeat(3000));
         let making = window_texts(&tea, &["make"]);
         assert!(making[0].contains("making"), "{making:?}");
+        let yoga = format!("{} Yoga for flexibility. Dying cloth.", "x".repeat(3000));
+        assert!(window_texts(&yoga, &["flexibl"])[0].contains("flexibility"));
+        assert!(window_texts(&yoga, &["die"])[0].contains("Dying"));
+        // Two letters left would be the start of too many words.
+        assert!(window_texts(&format!("{} on the bus", "x".repeat(3000)), &["one"]).is_empty());
     }
 
     #[test]
