@@ -82,7 +82,7 @@ impl Highlighter {
         let text = doc.get_first(self.field).and_then(|v| v.as_str())?;
         let mut places = windows(text, finder).peekable();
         // No term occurs here as written: the text is not cut. (A stem the patterns miss,
-        // like `die` of `dying`, then leaves this field to the next one or the title.)
+        // like `sky` of `skies`, then leaves this field to the next one or the title.)
         places.peek()?;
         let highlighted = |part: &str| {
             let snippet = self.generator.snippet(part);
@@ -104,7 +104,7 @@ impl Highlighter {
 /// - a final `i` stands for a `y` (`studi` of `study`, `histori` of `history`), and a final `e`
 ///   may be gone (`make` of `making`): the stem without it, if three letters are left, as two
 ///   (`us` of `use`) would start too many other words;
-/// - `-ble` of `-bility` (`flexibl` of `flexibility`): without the `l`;
+/// - a stem in `-bl` (`flexibl` of `flexibility`): without the `l`;
 /// - `-ie` of `-ying` (`die` of `dying`): `-y` for `-ie`.
 ///
 /// Other stems are the start of their words.
