@@ -191,20 +191,9 @@ pub fn best_snippet(highlighters: &[Highlighter], doc: &TantivyDocument, title: 
 fn highlight(fragment: &str, ranges: &[std::ops::Range<usize>]) -> Option<String> {
     let mut clipped: Vec<(usize, usize)> = ranges
         .iter()
-        .filter_map(|range| {
-            let mut start = range.start.min(fragment.len());
-            let mut end = range.end.min(fragment.len());
-            if start >= end {
-                return None;
-            }
-            while !fragment.is_char_boundary(start) {
-                start -= 1;
-            }
-            while !fragment.is_char_boundary(end) {
-                end += 1;
-            }
-            Some((start, end))
-        })
+        // Empty once clipped: nothing to mark, though widening would make it a character.
+        .filter(|range| range.start < range.end.min(fragment.len()))
+        .map(|range| snap(fragment, range.start, range.end))
         .collect();
     if clipped.is_empty() {
         return None;

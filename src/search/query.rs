@@ -442,6 +442,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         collect(&searcher, &query, sort, request, with_text)
     };
 
+    let parsed = parse_text(text);
     let text_query: Box<dyn Query> = if browse {
         built.query.box_clone()
     } else {
@@ -449,7 +450,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
             &searcher,
             fields,
             &mut zh_en,
-            &parse_text(text),
+            &parsed,
             built.query.box_clone(),
         )?
     };
@@ -490,7 +491,6 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     }
     // One count over the page's courses decides whether any of them has a matching cue or
     // page; most pages have none, and then no hit pays for a search of its own.
-    let parsed = parse_text(text);
     let with_media = !browse && {
         let ids: Vec<&str> = page.iter().map(|(_, _, id)| id.as_str()).collect();
         match segment_text_query(fields, &mut zh_en, &parsed, &ids) {
