@@ -18,6 +18,7 @@
 
 pub mod analysis;
 pub mod documents;
+mod facets;
 mod highlight;
 pub mod indexer;
 pub mod query;
@@ -30,7 +31,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use anyhow::Context;
-use tantivy::{Executor, Index, IndexReader, ReloadPolicy};
+use tantivy::{Executor, Index, IndexReader, ReloadPolicy, Warmer};
 
 use schema::Fields;
 
@@ -43,6 +44,8 @@ pub struct OpenIndex {
     pub index: Index,
     pub reader: IndexReader,
     pub fields: Fields,
+    /// Per segment, the facet values of each document in the form a search counts them.
+    facet_profiles: Arc<facets::FacetProfiles>,
     /// The last catalog `seq` that searches can see: read from the commit payload at open,
     /// then raised after each commit *and* reader reload, so "applied" never runs ahead of
     /// what a query returns.
@@ -176,10 +179,13 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
     index
         .tokenizers()
         .register(analysis::PINYIN, analysis::pinyin_analyzer());
+    let facet_profiles = Arc::new(facets::FacetProfiles::default());
+    let warmer: Arc<dyn Warmer> = facet_profiles.clone();
     // Reloads happen explicitly after each commit, so a search right after indexing sees it.
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
+        .warmers(vec![Arc::downgrade(&warmer)])
         .try_into()?;
     let (_, fields) = schema::build();
     let visible_seq = AtomicI64::new(committed_seq(&index)?);
@@ -188,6 +194,7 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
         index,
         reader,
         fields,
+        facet_profiles,
         visible_seq,
     })
 }

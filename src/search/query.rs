@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use tantivy::collector::{Count, FacetCollector, MultiCollector, TopDocs};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
     TermQuery,
@@ -20,6 +20,7 @@ use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
 use super::OpenIndex;
 use super::analysis::{self, has_han, terms};
 use super::documents::Summary;
+use super::facets::CountAndFacets;
 use super::highlight::{Highlighter, best_snippet};
 use super::schema::{COURSE, Fields, SEGMENT};
 
@@ -278,10 +279,12 @@ fn with_cue_boosts(
     }
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, query)];
     for (course_id, score) in best {
-        let course = TermQuery::new(
-            Term::from_field_text(fields.course_id, &course_id),
-            IndexRecordOption::Basic,
-        );
+        // The course's own document only: its cues share its `course_id`, and the search
+        // has no `doc_kind` clause when there is text (see `filter_clauses`).
+        let course = BooleanQuery::new(vec![
+            must_have(Term::from_field_text(fields.course_id, &course_id)),
+            must_have(Term::from_field_text(fields.doc_kind, COURSE)),
+        ]);
         clauses.push((
             Occur::Should,
             Box::new(ConstScoreQuery::new(Box::new(course), score * CUE_BOOST)),
@@ -365,14 +368,28 @@ fn facet_of(value: &str) -> Facet {
     Facet::from_path(value.split('/').filter(|s| !s.is_empty()))
 }
 
-fn filter_clauses(fields: &Fields, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(
+/// A clause that only filters: it adds nothing to a match's score, so nothing is computed
+/// for it per match.
+fn must_have(field_term: Term) -> (Occur, Box<dyn Query>) {
+    let term = TermQuery::new(field_term, IndexRecordOption::Basic);
+    (
         Occur::Must,
-        Box::new(TermQuery::new(
-            Term::from_field_text(fields.doc_kind, COURSE),
-            IndexRecordOption::Basic,
-        )),
-    )];
+        Box::new(ConstScoreQuery::new(Box::new(term), 0.0)),
+    )
+}
+
+/// The clauses that keep only course documents that pass the filters. With text, the query's
+/// words alone keep out segment documents (they have none of the fields words are matched
+/// in), and a `doc_kind` clause would be one more posting list walked for every match.
+fn filter_clauses(
+    fields: &Fields,
+    filters: &Filters,
+    with_text: bool,
+) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if !with_text {
+        clauses.push(must_have(Term::from_field_text(fields.doc_kind, COURSE)));
+    }
     let facet_filters = [
         (fields.subject, &filters.subject),
         (fields.audience, &filters.audience),
@@ -382,13 +399,7 @@ fn filter_clauses(fields: &Fields, filters: &Filters) -> Vec<(Occur, Box<dyn Que
     ];
     for (field, value) in facet_filters {
         if let Some(value) = value.as_deref().filter(|v| !v.trim_matches('/').is_empty()) {
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_facet(field, &facet_of(value)),
-                    IndexRecordOption::Basic,
-                )),
-            ));
+            clauses.push(must_have(Term::from_facet(field, &facet_of(value))));
         }
     }
     let language = filters.language.as_deref().map(str::to_lowercase);
@@ -399,13 +410,7 @@ fn filter_clauses(fields: &Fields, filters: &Filters) -> Vec<(Occur, Box<dyn Que
     ];
     for (field, value) in text_filters {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(field, value),
-                    IndexRecordOption::Basic,
-                )),
-            ));
+            clauses.push(must_have(Term::from_field_text(field, value)));
         }
     }
     clauses
@@ -427,8 +432,8 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     let browse = !built.has_text;
 
     let run = |text_query: Option<Box<dyn Query>>| -> tantivy::Result<Collected> {
-        let mut clauses = filter_clauses(fields, &request.filters);
         let with_text = text_query.is_some();
+        let mut clauses = filter_clauses(fields, &request.filters, with_text);
         clauses.push((
             Occur::Must,
             text_query.unwrap_or_else(|| Box::new(AllQuery)),
@@ -439,7 +444,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         } else {
             Sort::Newest
         };
-        collect(&searcher, &query, sort, request, with_text)
+        collect(open, &searcher, &query, sort, request, with_text)
     };
 
     let parsed = parse_text(text);
@@ -529,6 +534,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
 }
 
 fn collect(
+    open: &OpenIndex,
     searcher: &Searcher,
     query: &dyn Query,
     sort: Sort,
@@ -536,73 +542,29 @@ fn collect(
     with_text: bool,
 ) -> tantivy::Result<Collected> {
     let limit = request.limit.clamp(1, MAX_LIMIT);
-    let mut multi = MultiCollector::new();
-    let count = multi.add_collector(Count);
-    let mut facet_handles = Vec::new();
-    for name in ["subject", "audience", "kind"] {
-        let mut collector = FacetCollector::for_field(name);
-        collector.add_facet(Facet::root());
-        facet_handles.push((name, multi.add_collector(collector)));
-    }
-    let mut region_collector = FacetCollector::for_field("region");
-    region_collector.add_facet(Facet::root());
-    let region_handle = multi.add_collector(region_collector);
-    // A collector takes no facet beneath one it already has, so the children of the region
-    // being filtered on are counted by a second one.
-    let selected_region = request
-        .filters
-        .region
-        .as_deref()
-        .filter(|r| !r.trim_matches('/').is_empty())
-        .map(facet_of);
-    let children_handle = selected_region.clone().map(|facet| {
-        let mut collector = FacetCollector::for_field("region");
-        collector.add_facet(facet);
-        multi.add_collector(collector)
-    });
-
+    let counter = CountAndFacets {
+        profiles: open.facet_profiles.clone(),
+        selected_region: request
+            .filters
+            .region
+            .as_deref()
+            .filter(|r| !r.trim_matches('/').is_empty())
+            .map(facet_of),
+    };
     let top = TopDocs::with_limit(limit).and_offset(request.offset);
-    let (addresses, mut fruits) = if sort == Sort::Newest || !with_text {
-        let (newest, fruits) = searcher.search(
+    let (addresses, counted) = if sort == Sort::Newest || !with_text {
+        let (newest, counted) = searcher.search(
             query,
             &(
                 top.order_by_fast_field::<i64>("created_at", Order::Desc),
-                multi,
+                counter,
             ),
         )?;
-        (newest.into_iter().map(|(_, a)| (0.0, a)).collect(), fruits)
+        (newest.into_iter().map(|(_, a)| (0.0, a)).collect(), counted)
     } else {
-        searcher.search(query, &(top.order_by_score(), multi))?
+        searcher.search(query, &(top.order_by_score(), counter))?
     };
-    let total = count.extract(&mut fruits);
-    let mut facets = Facets::default();
-    for (name, handle) in facet_handles {
-        let counts = handle.extract(&mut fruits);
-        let values: Vec<(String, u64)> = counts
-            .get("/")
-            .map(|(facet, n)| (facet.to_path_string().trim_start_matches('/').to_owned(), n))
-            .collect();
-        match name {
-            "subject" => facets.subject = values,
-            "audience" => facets.audience = values,
-            _ => facets.kind = values,
-        }
-    }
-    let regions = region_handle.extract(&mut fruits);
-    let mut region_counts: Vec<(String, u64)> = regions
-        .get("/")
-        .map(|(facet, n)| (facet.to_path_string().trim_start_matches('/').to_owned(), n))
-        .collect();
-    if let (Some(selected), Some(handle)) = (selected_region, children_handle) {
-        let children = handle.extract(&mut fruits);
-        region_counts.extend(
-            children
-                .get(selected)
-                .map(|(facet, n)| (facet.to_path_string().trim_start_matches('/').to_owned(), n)),
-        );
-    }
-    facets.region = region_counts;
-    Ok((total, addresses, facets))
+    Ok((counted.total, addresses, counted.facets))
 }
 
 /// The cues and pages of the course where the query's words occur.
