@@ -73,7 +73,7 @@ impl Engine {
         }
         writer.commit()?;
         writer.wait_merging_threads()?;
-        open.reader.reload()?;
+        open.reload()?;
         let build_seconds = started.elapsed().as_secs_f64();
         let searchable = open.reader.searcher().num_docs();
         anyhow::ensure!(

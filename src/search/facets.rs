@@ -4,8 +4,8 @@
 //! facets. With tantivy's `FacetCollector` that was a multi-valued column read per facet per
 //! match, a quarter of such a search. But a segment holds few distinct combinations of
 //! subjects, audiences, kinds and region (call one a *profile*). So each segment gets a table
-//! giving every document the number of its profile, built by a tantivy warmer when the
-//! segment is first opened, before any search sees it. A search then counts profiles (one
+//! giving every document the number of its profile, built when the segment is committed,
+//! before the reload that lets searches see it. A search then counts profiles (one
 //! array read per match) and turns the profiles it met into facet counts at the end, in
 //! numbers per segment first and strings last. The tables cost 4 bytes a document.
 
@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::index::SegmentId;
 use tantivy::schema::Facet;
-use tantivy::{DocId, Score, Searcher, SearcherGeneration, SegmentOrdinal, SegmentReader, Warmer};
+use tantivy::{DocId, Index, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::query::Facets;
 
@@ -140,9 +140,10 @@ fn prefix(facet: &Facet, depth: usize) -> Option<String> {
     Some(cut.to_path_string().trim_start_matches('/').to_owned())
 }
 
-/// The profile tables of every open segment of one index, kept current by tantivy: `warm`
-/// runs for each new searcher before it is used, `garbage_collect` once no searcher holds a
-/// segment any more.
+/// The profile tables of every searchable segment of one index.
+///
+/// Not a tantivy `Warmer`, which would do the same on each reload but leaves behind a thread
+/// per opened reader that never ends; `OpenIndex::reload` calls `warm` and `keep_only`.
 #[derive(Debug, Default)]
 pub struct FacetProfiles {
     segments: RwLock<HashMap<SegmentId, Arc<SegmentProfiles>>>,
@@ -159,8 +160,8 @@ impl FacetProfiles {
         {
             return Ok(found.clone());
         }
-        // Every searcher is warmed before it is used, so a missing table is not expected;
-        // building it here keeps the search correct if one ever is.
+        // A search gets here only when a merge was published between `warm` and the reload,
+        // or on a searcher older than the last `keep_only`: the table is built on its thread.
         let built = Arc::new(SegmentProfiles::build(reader)?);
         Ok(self
             .segments
@@ -170,25 +171,39 @@ impl FacetProfiles {
             .or_insert(built)
             .clone())
     }
-}
 
-impl Warmer for FacetProfiles {
-    fn warm(&self, searcher: &Searcher) -> tantivy::Result<()> {
-        for reader in searcher.segment_readers() {
-            self.for_segment(reader)?;
+    /// Builds the tables of the committed segments that have none, so that the reload
+    /// after a commit publishes its segments with their tables ready.
+    pub fn warm(&self, index: &Index) -> tantivy::Result<()> {
+        for segment in index.searchable_segments()? {
+            let known = self
+                .segments
+                .read()
+                .expect("the profile lock is never poisoned: nothing panics while holding it")
+                .contains_key(&segment.id());
+            if !known {
+                self.for_segment(&SegmentReader::open(&segment)?)?;
+            }
         }
         Ok(())
     }
 
-    fn garbage_collect(&self, live_generations: &[&SearcherGeneration]) {
-        let live: HashSet<SegmentId> = live_generations
+    /// Keeps the tables of `searcher`'s segments only (the others were merged away), and
+    /// builds any it lacks.
+    pub fn keep_only(&self, searcher: &Searcher) -> tantivy::Result<()> {
+        for reader in searcher.segment_readers() {
+            self.for_segment(reader)?;
+        }
+        let live: HashSet<SegmentId> = searcher
+            .segment_readers()
             .iter()
-            .flat_map(|generation| generation.segments().keys().copied())
+            .map(SegmentReader::segment_id)
             .collect();
         self.segments
             .write()
             .expect("the profile lock is never poisoned: nothing panics while holding it")
             .retain(|id, _| live.contains(id));
+        Ok(())
     }
 }
 
@@ -447,7 +462,11 @@ mod tests {
                 writer.delete_term(Term::from_field_text(fields.course_id, "c0-7"));
             }
             writer.commit().unwrap();
-            open.reader.reload().unwrap();
+            open.facet_profiles.warm(&open.index).unwrap();
+            assert_eq!(tables(&open), committed_segments(&open));
+            open.reload().unwrap();
+            // Warmed before the reload published them: no search has to build a table.
+            assert_eq!(tables(&open), live_segments(&open));
         }
         assert!(open.reader.searcher().segment_readers().len() > 1);
 
@@ -456,10 +475,12 @@ mod tests {
             IndexRecordOption::Basic,
         );
         let zhejiang = Facet::from("/zhejiang");
+        let nanjing = Facet::from("/jiangsu/nanjing");
         for (query, selected) in [
             (&AllQuery as &dyn Query, None),
             (&AllQuery as &dyn Query, Some(&zhejiang)),
-            (&arts as &dyn Query, Some(&Facet::root())),
+            (&AllQuery as &dyn Query, Some(&nanjing)),
+            (&arts as &dyn Query, Some(&zhejiang)),
             (&arts as &dyn Query, None),
         ] {
             let (expected, got) = (
@@ -470,6 +491,49 @@ mod tests {
             assert!(got.total > 0 && !got.facets.region.is_empty());
         }
         assert_eq!(ours(&open, &AllQuery, None).total, 599);
+
+        // A merge replaces the segments; the reload drops their tables.
+        let ids = open
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect::<Vec<_>>();
+        writer.merge(&ids).wait().unwrap();
+        writer.commit().unwrap();
+        open.reload().unwrap();
+        assert_eq!(open.reader.searcher().segment_readers().len(), 1);
+        assert_eq!(tables(&open), live_segments(&open));
+        let counted = ours(&open, &AllQuery, Some(&zhejiang));
+        assert!(same(
+            &reference(&open, &AllQuery, Some(&zhejiang)),
+            &counted
+        ));
+    }
+
+    fn tables(open: &OpenIndex) -> HashSet<SegmentId> {
+        open.facet_profiles
+            .segments
+            .read()
+            .unwrap()
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    fn committed_segments(open: &OpenIndex) -> HashSet<SegmentId> {
+        let segments = open.index.searchable_segment_ids().unwrap();
+        segments.into_iter().collect()
+    }
+
+    fn live_segments(open: &OpenIndex) -> HashSet<SegmentId> {
+        let searcher = open.reader.searcher();
+        searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect()
     }
 
     #[test]

@@ -209,7 +209,7 @@ pub async fn commit_batch(
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&seq.to_string());
         prepared.commit()?;
-        open.reader.reload()?;
+        open.reload()?;
         open.mark_visible(seq);
         Ok(())
     })

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use anyhow::Context;
-use tantivy::{Executor, Index, IndexReader, ReloadPolicy, Warmer};
+use tantivy::{Executor, Index, IndexReader, ReloadPolicy};
 
 use schema::Fields;
 
@@ -56,6 +56,14 @@ impl OpenIndex {
     /// The last catalog `seq` this generation has applied and made visible to searches.
     pub fn applied_seq(&self) -> anyhow::Result<i64> {
         Ok(self.visible_seq.load(Ordering::Acquire))
+    }
+
+    /// Makes the last commit visible to searches, with its segments' facet tables built
+    /// first (see `facets`). Use it instead of `reader.reload()`.
+    pub fn reload(&self) -> tantivy::Result<()> {
+        self.facet_profiles.warm(&self.index)?;
+        self.reader.reload()?;
+        self.facet_profiles.keep_only(&self.reader.searcher())
     }
 
     pub(crate) fn mark_visible(&self, seq: i64) {
@@ -180,12 +188,12 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
         .tokenizers()
         .register(analysis::PINYIN, analysis::pinyin_analyzer());
     let facet_profiles = Arc::new(facets::FacetProfiles::default());
-    let warmer: Arc<dyn Warmer> = facet_profiles.clone();
-    // Reloads happen explicitly after each commit, so a search right after indexing sees it.
+    facet_profiles.warm(&index)?;
+    // Reloads happen explicitly after each commit (`OpenIndex::reload`), so a search right
+    // after indexing sees it.
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
-        .warmers(vec![Arc::downgrade(&warmer)])
         .try_into()?;
     let (_, fields) = schema::build();
     let visible_seq = AtomicI64::new(committed_seq(&index)?);
