@@ -165,6 +165,16 @@ async fn filters_and_facets() {
         "unknown values: empty, not an error"
     );
     assert_eq!(app.search("region=atlantis").await["total"], 0);
+
+    // Filters only filter: a hit scores the same with them as without.
+    let score = |results: &Value| results["hits"][0]["score"].as_f64().unwrap();
+    let museum = app.search("q=museum").await;
+    let filtered = app
+        .search("q=museum&language=zh&subject=humanities_arts&region=jiangsu")
+        .await;
+    assert_eq!(filtered["total"], 1);
+    assert_eq!(titles(&filtered), titles(&museum)[..1]);
+    assert_eq!(score(&filtered), score(&museum));
 }
 
 #[tokio::test]
