@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::directory::META_LOCK;
 use tantivy::index::SegmentId;
 use tantivy::schema::Facet;
-use tantivy::{DocId, Index, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::{Directory, DocId, Index, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::query::Facets;
 
@@ -175,15 +176,26 @@ impl FacetProfiles {
     /// Builds the tables of the committed segments that have none, so that the reload
     /// after a commit publishes its segments with their tables ready.
     pub fn warm(&self, index: &Index) -> tantivy::Result<()> {
-        for segment in index.searchable_segments()? {
-            let known = self
-                .segments
-                .read()
-                .expect("the profile lock is never poisoned: nothing panics while holding it")
-                .contains_key(&segment.id());
-            if !known {
-                self.for_segment(&SegmentReader::open(&segment)?)?;
-            }
+        let known: HashSet<SegmentId> = self
+            .segments
+            .read()
+            .expect("the profile lock is never poisoned: nothing panics while holding it")
+            .keys()
+            .copied()
+            .collect();
+        let new_segments = {
+            // As tantivy's reader does: the lock keeps the clean-up after a background merge
+            // from deleting a segment's files between listing and opening them.
+            let _meta_lock = index.directory().acquire_lock(&META_LOCK)?;
+            index
+                .searchable_segments()?
+                .iter()
+                .filter(|segment| !known.contains(&segment.id()))
+                .map(SegmentReader::open)
+                .collect::<tantivy::Result<Vec<_>>>()?
+        };
+        for reader in &new_segments {
+            self.for_segment(reader)?;
         }
         Ok(())
     }
