@@ -9,7 +9,7 @@
 //! array read per match) and turns the profiles it met into facet counts at the end, in
 //! numbers per segment first and strings last. The tables cost 4 bytes a document.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use tantivy::collector::{Collector, SegmentCollector};
@@ -220,7 +220,7 @@ impl FacetProfiles {
 }
 
 /// What a search's `CountAndFacets` found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Counted {
     pub total: usize,
     pub facets: Facets,
@@ -278,23 +278,23 @@ impl Collector for CountAndFacets {
         for (table, counts) in &segments {
             // Numbers first (a segment may have thousands of profiles), strings at the end.
             let mut slot_counts = vec![0u64; table.slots.len()];
-            let child_names: Vec<String> = match &self.selected_region {
-                Some(selected) => children_below(selected, &table.regions),
-                None => Vec::new(),
-            };
-            let child_of: Vec<Option<usize>> = match &self.selected_region {
+            // The regions one level below the selected one that this segment's regions lie
+            // in, numbered; `child_of` maps each of the segment's regions to its number.
+            let mut children_here: Numbering<String> = Numbering::new();
+            let child_of = match &self.selected_region {
                 Some(selected) => table
                     .regions
                     .iter()
                     .map(|region| {
-                        let name = child_below(selected, region)?;
-                        child_names.iter().position(|known| *known == name)
+                        child_below(selected, region)
+                            .map(|name| children_here.number(name.as_str()))
+                            .transpose()
                     })
-                    .collect(),
+                    .collect::<tantivy::Result<Vec<Option<u32>>>>()?,
                 None => Vec::new(),
             };
-            let mut child_counts = vec![0u64; child_names.len()];
-            let mut seen: Vec<usize> = Vec::new();
+            let mut child_counts = vec![0u64; children_here.values.len()];
+            let mut seen: Vec<u32> = Vec::new();
             for (profile, &count) in table.profiles.iter().zip(counts) {
                 if count == 0 {
                     continue;
@@ -309,7 +309,7 @@ impl Collector for CountAndFacets {
                         && !seen.contains(child)
                     {
                         seen.push(*child);
-                        child_counts[*child] += count;
+                        child_counts[*child as usize] += count;
                     }
                 }
             }
@@ -318,7 +318,7 @@ impl Collector for CountAndFacets {
                     *tallies[*dimension].entry(value.clone()).or_default() += count;
                 }
             }
-            for (name, count) in child_names.into_iter().zip(child_counts) {
+            for (name, count) in children_here.values.into_iter().zip(child_counts) {
                 if count > 0 {
                     *children.entry(name).or_default() += count;
                 }
@@ -352,17 +352,10 @@ fn child_below(selected: &Facet, region: &Facet) -> Option<String> {
     prefix(region, depth + 1)
 }
 
-/// The distinct regions one level below `selected` among `regions`, in order.
-fn children_below(selected: &Facet, regions: &[Facet]) -> Vec<String> {
-    let names: BTreeSet<String> = regions
-        .iter()
-        .filter_map(|region| child_below(selected, region))
-        .collect();
-    names.into_iter().collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use tantivy::collector::{Count, FacetCollector, MultiCollector};
     use tantivy::query::{AllQuery, Query, TermQuery};
     use tantivy::schema::IndexRecordOption;
@@ -421,14 +414,6 @@ mod tests {
             selected_region: selected.cloned(),
         };
         open.reader.searcher().search(query, &counter).unwrap()
-    }
-
-    fn same(a: &Counted, b: &Counted) -> bool {
-        a.total == b.total
-            && a.facets.subject == b.facets.subject
-            && a.facets.audience == b.facets.audience
-            && a.facets.kind == b.facets.kind
-            && a.facets.region == b.facets.region
     }
 
     #[test]
@@ -499,7 +484,7 @@ mod tests {
                 reference(&open, query, selected),
                 ours(&open, query, selected),
             );
-            assert!(same(&expected, &got), "expected {expected:?}, got {got:?}");
+            assert_eq!(expected, got);
             assert!(got.total > 0 && !got.facets.region.is_empty());
         }
         assert_eq!(ours(&open, &AllQuery, None).total, 599);
@@ -518,10 +503,7 @@ mod tests {
         assert_eq!(open.reader.searcher().segment_readers().len(), 1);
         assert_eq!(tables(&open), live_segments(&open));
         let counted = ours(&open, &AllQuery, Some(&zhejiang));
-        assert!(same(
-            &reference(&open, &AllQuery, Some(&zhejiang)),
-            &counted
-        ));
+        assert_eq!(reference(&open, &AllQuery, Some(&zhejiang)), counted);
     }
 
     fn tables(open: &OpenIndex) -> HashSet<SegmentId> {
@@ -558,7 +540,11 @@ mod tests {
             Facet::from("/zhejiangxi/a"),
             Facet::from("/jiangsu/nanjing"),
         ];
-        assert_eq!(children_below(&zhejiang, &regions), ["zhejiang/hangzhou"]);
+        let children: BTreeSet<String> = regions
+            .iter()
+            .filter_map(|region| child_below(&zhejiang, region))
+            .collect();
+        assert_eq!(Vec::from_iter(children), ["zhejiang/hangzhou"]);
     }
 
     #[test]

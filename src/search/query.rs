@@ -87,7 +87,7 @@ pub struct Hit {
     pub matches: Vec<MediaMatch>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facets {
     pub subject: Vec<(String, u64)>,
     pub audience: Vec<(String, u64)>,
