@@ -97,7 +97,8 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
     loop {
         match indexer::apply_once(&service, &catalog, &mut writer).await? {
             0 => break,
-            batches => commits += batches,
+            // Each call that applies anything ends in one commit.
+            _ => commits += 1,
         }
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -251,7 +252,7 @@ pub fn raw(corpus: &Corpus, courses: usize, dir: &Path) -> anyhow::Result<IndexR
 /// A step between raw tantivy and Shuyuan's pipeline, for the diagnosis: documents built in
 /// memory (no database), one feeder thread and a writer with one indexing thread, like the
 /// indexer's; optionally a commit and reader reload every `commit_every` courses, and a
-/// `delete_term(course_id)` before each course's documents, as `commit_batch` does.
+/// `delete_term(course_id)` before each course's documents, as `indexer::add_batch` does.
 pub fn raw_variant(
     corpus: &Corpus,
     courses: usize,

@@ -569,14 +569,16 @@ fn print_size(r: &SizeResult, settings: &Settings, mix: &[Query]) {
     let tantivy = (per_course - b.log_us - b.db_us - b.build_us).max(0.0);
     println!(
         "  where Shuyuan's {per_course:.0} µs per course go (steps redone on {} courses): read_log {:.0} µs, \
-         DB reads (courses + files + segments: 3 queries per batch) {:.0} µs = {:.0}%, course_documents {:.0} µs = {:.0}%, \
-         the rest (tantivy, 1 thread, a commit + reload per batch of {}) {:.0} µs = {:.0}%",
+         DB reads (courses + files + segments: 3 queries per {} ids) {:.0} µs = {:.0}%, course_documents {:.0} µs = {:.0}%, \
+         the rest (tantivy, 1 thread, a commit + reload per {} batches of {}) {:.0} µs = {:.0}%",
         b.sample,
         b.log_us,
+        shuyuan::catalog::store::IDS_PER_STATEMENT,
         b.db_us,
         100.0 * b.db_us / per_course,
         b.build_us,
         100.0 * b.build_us / per_course,
+        shuyuan::search::indexer::PIPELINED_BATCHES,
         shuyuan::search::indexer::BATCH,
         tantivy,
         100.0 * tantivy / per_course

@@ -75,9 +75,11 @@ pub async fn run(
     }
 }
 
-/// Batches one call of [`apply_once`] may apply, each committed on its own: enough for the
-/// pipeline to pay, few enough that a reindex's switch of generations is not held up long.
-const PIPELINED_BATCHES: usize = 8;
+/// Batches one call of [`apply_once`] may apply before it commits: a catch-up commits once
+/// per this many batches, so the index grows by a few large segments rather than hundreds of
+/// small ones that background merges must rewrite again and again; few enough that a
+/// reindex's switch of generations is not held up long.
+pub const PIPELINED_BATCHES: usize = 8;
 
 /// A batch read from the log, with its documents built.
 struct Batch {
@@ -105,14 +107,15 @@ async fn read_batch(
     }))
 }
 
-/// Applies the log's next batches, up to [`PIPELINED_BATCHES`], each in its own commit;
-/// returns how many (0: the index is caught up; otherwise there may be more).
+/// Applies the log's next batches, up to [`PIPELINED_BATCHES`], in one commit; returns how
+/// many (0: the index is caught up; otherwise there may be more).
 ///
-/// While one batch is indexed and committed (on the blocking pool), the next is read from the
+/// While one batch is handed to the writer (on the blocking pool), the next is read from the
 /// database and its documents built: a third of the time per course in a catch-up (the search
 /// benchmark's breakdown), which needs no writer. A batch read before the previous one is
 /// committed is still right: documents are what the database holds when they are read, and
-/// whatever changes later has a later log entry.
+/// whatever changes later has a later log entry. Nothing is visible, and no `seq` recorded,
+/// until the commit: a crash before it loses only work that the next start redoes.
 pub async fn apply_once(
     service: &SearchService,
     catalog: &Catalog,
@@ -134,27 +137,30 @@ pub async fn apply_once(
     let Some(mut batch) = read_batch(catalog, &open, open.applied_seq()?).await? else {
         return Ok(0);
     };
-    let mut committed_batches = 0;
-    for round in 1..=PIPELINED_BATCHES {
+    let mut added_batches = 0;
+    let last_seq = loop {
         let seq = batch.last_seq;
-        let commit = commit_batch(open.clone(), writer.shared(), batch.documents, seq);
+        let add = add_batch(open.clone(), writer.shared(), batch.documents);
         let next = async {
-            if round < PIPELINED_BATCHES {
+            if added_batches + 1 < PIPELINED_BATCHES {
                 read_batch(catalog, &open, seq).await
             } else {
                 Ok(None)
             }
         };
-        let (committed, next) = tokio::join!(commit, next);
-        committed?;
-        committed_batches += 1;
-        tracing::debug!(seq, "index caught up to seq");
+        // On an error, whatever was added stays uncommitted and the retry starts again from
+        // the last commit: it deletes each course's documents before adding them anew.
+        let (added, next) = tokio::join!(add, next);
+        added?;
+        added_batches += 1;
         match next? {
             Some(following) => batch = following,
-            None => break,
+            None => break seq,
         }
-    }
-    Ok(committed_batches)
+    };
+    commit(open, writer.shared(), last_seq).await?;
+    tracing::debug!(seq = last_seq, "index caught up to seq");
+    Ok(added_batches)
 }
 
 /// The documents each course should have now: none when it is withdrawn or gone. The whole
@@ -186,17 +192,14 @@ pub(crate) async fn documents_for(
         .collect())
 }
 
-/// Replaces the batch's courses in the index and commits with `seq` as the payload.
-pub async fn commit_batch(
+/// Replaces the batch's courses in the index, uncommitted.
+pub(crate) async fn add_batch(
     open: Arc<OpenIndex>,
     writer: Arc<Mutex<IndexWriter<TantivyDocument>>>,
     batch: Vec<(Uuid, Vec<TantivyDocument>)>,
-    seq: i64,
 ) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut writer = writer
-            .lock()
-            .map_err(|_| anyhow::anyhow!("index writer lock poisoned"))?;
+        let writer = lock(&writer)?;
         for (course_id, docs) in batch {
             writer.delete_term(Term::from_field_text(
                 open.fields.course_id,
@@ -206,6 +209,19 @@ pub async fn commit_batch(
                 writer.add_document(doc)?;
             }
         }
+        Ok(())
+    })
+    .await?
+}
+
+/// Commits what was added, with `seq` as the payload, and makes it visible to searches.
+pub(crate) async fn commit(
+    open: Arc<OpenIndex>,
+    writer: Arc<Mutex<IndexWriter<TantivyDocument>>>,
+    seq: i64,
+) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut writer = lock(&writer)?;
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&seq.to_string());
         prepared.commit()?;
@@ -214,4 +230,12 @@ pub async fn commit_batch(
         Ok(())
     })
     .await?
+}
+
+fn lock(
+    writer: &Mutex<IndexWriter<TantivyDocument>>,
+) -> anyhow::Result<std::sync::MutexGuard<'_, IndexWriter<TantivyDocument>>> {
+    writer
+        .lock()
+        .map_err(|_| anyhow::anyhow!("index writer lock poisoned"))
 }

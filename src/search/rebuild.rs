@@ -6,11 +6,12 @@ use std::path::Path;
 
 use indicatif::ProgressBar;
 
-use super::indexer::{GenerationWriter, commit_batch, documents_for};
+use super::indexer::{GenerationWriter, add_batch, commit, documents_for};
 use super::{create_generation, new_generation_name, write_current};
 use crate::catalog::Catalog;
 
-const COURSES_PER_COMMIT: usize = 500;
+/// Courses read from the database at a time.
+const COURSES_PER_BATCH: usize = 500;
 
 #[derive(Debug)]
 pub struct RebuildReport {
@@ -34,13 +35,14 @@ pub async fn rebuild(
     let generation = new_generation_name();
     let open = std::sync::Arc::new(create_generation(root, &generation)?);
     let writer = GenerationWriter::open(&open)?;
-    for chunk in ids.chunks(COURSES_PER_COMMIT) {
+    for chunk in ids.chunks(COURSES_PER_BATCH) {
         let batch = documents_for(catalog, &open, chunk.iter().copied().collect()).await?;
-        // Intermediate commits claim nothing (seq 0): the generation is not live yet.
-        commit_batch(open.clone(), writer.shared(), batch, 0).await?;
+        add_batch(open.clone(), writer.shared(), batch).await?;
         progress.inc(chunk.len() as u64);
     }
-    commit_batch(open.clone(), writer.shared(), Vec::new(), seq).await?;
+    // One commit: the generation is not live until `CURRENT` names it, so nothing needs to
+    // see it sooner, and one commit leaves fewer segments for merges to rewrite.
+    commit(open.clone(), writer.shared(), seq).await?;
     drop(writer);
     write_current(root, &generation)?;
     progress.finish();

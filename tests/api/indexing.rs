@@ -124,7 +124,8 @@ async fn indexing_survives_kill_9_and_catches_up_exactly() {
         ],
         "",
     );
-    // More than one indexer batch: the crash may land between two pipelined batches' commits.
+    // More than one indexer batch: the crash may land while batches are added but not yet
+    // committed, which the restart must redo from the last commit's seq.
     const COURSES: usize = shuyuan::search::indexer::BATCH as usize + 500;
     let courses: Vec<Value> = (0..COURSES)
         .map(|n| json!({"key": format!("c{n}"), "title": format!("社区课程{n} community course number{n}")}))
