@@ -91,8 +91,6 @@ impl RemoteChange {
     }
 }
 
-/// Rows per multi-row statement: well under both backends' limits on bound values.
-const ROWS_PER_STATEMENT: usize = 500;
 /// New courses in one page from which its files are inserted on generic plans: 200 rows of
 /// ~1 KB fill some 30 pages, where a lookup by key is planned as an index scan.
 const GENERIC_FILE_PLANS_FROM: usize = 200;
@@ -142,7 +140,7 @@ pub async fn apply_batch(
     let ids: Vec<String> = newest.keys().map(Uuid::to_string).collect();
 
     let mut courses: HashMap<Uuid, (String, i64)> = HashMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in ids.chunks(store::rows_per_statement(backend, 1)) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, origin, version FROM courses WHERE id IN ({})",
             store::placeholders(1, chunk.len())
@@ -187,7 +185,7 @@ pub async fn apply_batch(
     // looks up none.
     let held_ids: Vec<String> = courses.keys().map(Uuid::to_string).collect();
     for (column, keys) in [("id", &file_ids), ("course_id", &held_ids)] {
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        for chunk in keys.chunks(store::rows_per_statement(backend, 1)) {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {file_columns} FROM course_files WHERE {column} IN ({})",
                 store::placeholders(1, chunk.len())
@@ -295,7 +293,7 @@ pub async fn apply_batch(
     }
 
     // Write: files out first (names are unique per course), courses before their files.
-    for chunk in file_deletes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in file_deletes.chunks(store::rows_per_statement(backend, 1)) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM course_files WHERE id IN ({})",
             store::placeholders(1, chunk.len())
@@ -307,7 +305,7 @@ pub async fn apply_batch(
     }
     // A federated course has no local institution, so its row needs no foreign-key lookup.
     crate::db::use_generic_plans(conn, backend, true).await?;
-    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+    for chunk in inserts.chunks(store::rows_per_statement(backend, COURSE_VALUES)) {
         insert_courses(conn, chunk).await?;
     }
     crate::db::use_generic_plans(conn, backend, false).await?;
@@ -332,7 +330,7 @@ pub async fn apply_batch(
     if generic_files {
         crate::db::use_generic_plans(conn, backend, true).await?;
     }
-    for chunk in file_inserts.chunks(ROWS_PER_STATEMENT) {
+    for chunk in file_inserts.chunks(store::rows_per_statement(backend, FILE_VALUES)) {
         insert_files(conn, chunk).await?;
     }
     if generic_files {

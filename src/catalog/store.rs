@@ -256,6 +256,17 @@ pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
 /// size that is a small part of the read.
 pub const IDS_PER_STATEMENT: usize = 256;
 
+/// Rows of `columns` values each per multi-row statement. PostgreSQL takes 500 (measured by
+/// the federation benchmark; well under its limit on bound values); SQLite's binding costs the
+/// square of a statement's values (see [`IDS_PER_STATEMENT`]), so there a statement binds
+/// about as many values as an `IN` list.
+pub(crate) fn rows_per_statement(backend: Backend, columns: usize) -> usize {
+    match backend {
+        Backend::Postgres => 500,
+        Backend::Sqlite => (IDS_PER_STATEMENT / columns.max(1)).max(1),
+    }
+}
+
 /// Courses by id in any state, with their files; ids not found are left out. Two queries per
 /// [`IDS_PER_STATEMENT`] ids, for readers that take many at once (a feed page, an indexer batch).
 pub async fn find_courses(pool: &AnyPool, ids: &[Uuid]) -> Result<Vec<Course>, sqlx::Error> {
@@ -519,7 +530,7 @@ pub async fn append_log(
     .await
 }
 
-/// Appends several entries, in order, in one statement per 200 (see [`append_log`] for the
+/// Appends several entries, in order, several per statement (see [`append_log`] for the
 /// lock). Entries are `(course_id, op, origin, origin_version)`.
 pub async fn append_log_many(
     conn: &mut AnyConnection,
@@ -537,7 +548,7 @@ pub async fn append_log_many(
     }
     // One statement per entry would cost a round trip each; multi-row VALUES are numbered in
     // order by both backends, so seqs follow the entries.
-    for chunk in entries.chunks(200) {
+    for chunk in entries.chunks(rows_per_statement(backend, 5).min(200)) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO catalog_log (course_id, op, origin, origin_version, created_at) VALUES {}",
             value_rows(chunk.len(), 5)

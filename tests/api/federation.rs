@@ -889,3 +889,57 @@ async fn the_harvester_pulls_peers_in_the_background() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_page_of_many_courses_and_files_arrives_whole() {
+    // One feed page of 61 courses, 30 of them with a file: more rows than one multi-row
+    // statement takes on SQLite (`store::rows_per_statement`), so the page is written in
+    // several statements per table, the last of each partly filled.
+    let village = TestApp::spawn().await;
+    let (staff, _) = village.course_with_staff().await;
+    for n in 0..60 {
+        let created = village
+            .post_json_with_token(
+                "/api/v1/courses",
+                &staff,
+                &json!({"institution": "xihu-college", "title": format!("书法课 {n}")}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        if n % 2 == 0 {
+            let course: Value = created.json().await.unwrap();
+            let stored = village
+                .put_file(
+                    &staff,
+                    course["id"].as_str().unwrap(),
+                    "notes.txt",
+                    format!("第{n}课的讲义").into_bytes(),
+                )
+                .await;
+            assert_eq!(stored.status(), StatusCode::CREATED);
+        }
+    }
+    let province = TestApp::spawn().await;
+    let admin = province.admin().await;
+    let peer = add_peer(&province, &admin, &village.address, "redirect").await;
+
+    let report = synced(&province, &admin, &peer).await;
+    assert_eq!(report["applied"], 61, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    let pool = province.db.pool();
+    for (table, want) in [
+        ("courses", 61),
+        ("course_files", 30),
+        ("catalog_log", 61),
+        ("federated_records", 61),
+    ] {
+        let rows: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, want, "rows in {table}");
+    }
+    province.wait_for_index().await;
+    assert_eq!(province.search("q=书法课").await["total"], 60);
+}
