@@ -567,14 +567,9 @@ async fn a_sync_cut_off_mid_page_resumes_with_nothing_lost_or_duplicated() {
     let village = TestApp::spawn().await;
     let (staff, _) = village.course_with_staff().await;
     for n in 0..24 {
-        let created = village
-            .post_json_with_token(
-                "/api/v1/courses",
-                &staff,
-                &json!({"institution": "xihu-college", "title": format!("社区课程 {n}")}),
-            )
+        village
+            .create_course(&staff, &format!("社区课程 {n}"))
             .await;
-        assert_eq!(created.status(), StatusCode::CREATED);
     }
     let province = TestApp::spawn().await;
     let admin = province.admin().await;
@@ -898,16 +893,8 @@ async fn a_page_of_many_courses_and_files_arrives_whole() {
     let village = TestApp::spawn().await;
     let (staff, _) = village.course_with_staff().await;
     for n in 0..60 {
-        let created = village
-            .post_json_with_token(
-                "/api/v1/courses",
-                &staff,
-                &json!({"institution": "xihu-college", "title": format!("书法课 {n}")}),
-            )
-            .await;
-        assert_eq!(created.status(), StatusCode::CREATED);
+        let course = village.create_course(&staff, &format!("书法课 {n}")).await;
         if n % 2 == 0 {
-            let course: Value = created.json().await.unwrap();
             let stored = village
                 .put_file(
                     &staff,

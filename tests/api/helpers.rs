@@ -217,6 +217,20 @@ impl TestApp {
         (staff, course["id"].as_str().expect("id").to_owned())
     }
 
+    /// Creates a course titled `title` at `xihu-college` (see [`TestApp::course_with_staff`])
+    /// as `staff`; returns its JSON.
+    pub async fn create_course(&self, staff: &str, title: &str) -> Value {
+        let created = self
+            .post_json_with_token(
+                "/api/v1/courses",
+                staff,
+                &json!({"institution": "xihu-college", "title": title}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        created.json().await.expect("course JSON")
+    }
+
     /// Waits until the search index has applied every catalog change made so far. Indexing
     /// is asynchronous by design; this polls the index's committed `seq`, bounded in time.
     pub async fn wait_for_index(&self) {
