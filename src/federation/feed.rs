@@ -53,11 +53,13 @@ impl Federation {
         let local_ids: Vec<Uuid> = local.iter().map(|row| row.course_id).collect();
         let remote_ids: Vec<Uuid> = remote.iter().map(|row| row.course_id).collect();
         let pool = self.inner.db.pool();
-        let mut published: HashMap<Uuid, SignedRecord> = store::published_by_ids(pool, &local_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.course_id, r))
-            .collect();
+        let backend = self.inner.db.backend();
+        let mut published: HashMap<Uuid, SignedRecord> =
+            store::published_by_ids(pool, backend, &local_ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.course_id, r))
+                .collect();
         // Signed by the publisher at the version this entry announces and under this server's
         // current id, or not (yet): the publisher has not caught up, or the id changed with the
         // public URL. Those are signed here; a stored record that does not match is never served.
@@ -80,7 +82,7 @@ impl Federation {
             .map(|c| (c.id, c))
             .collect();
         let mut relayed: HashMap<Uuid, store::StoredRecord> =
-            store::records_by_ids(pool, &remote_ids)
+            store::records_by_ids(pool, backend, &remote_ids)
                 .await?
                 .into_iter()
                 .map(|r| (r.signed.course_id, r))

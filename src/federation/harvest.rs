@@ -379,7 +379,7 @@ impl Federation {
         // A record held at this version or newer (a withdrawal of a course never seen
         // included) is skipped; the rest go to the catalog in one batch.
         let ids: Vec<Uuid> = changes.iter().map(|(_, c)| c.id()).collect();
-        let held = store::record_versions(&mut tx, &ids)
+        let held = store::record_versions(&mut tx, backend, &ids)
             .await
             .map_err(|e| e.to_string())?;
         let (fresh, old): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(entry, change)| {
@@ -417,7 +417,7 @@ impl Federation {
         db::use_generic_plans(&mut tx, backend, true)
             .await
             .map_err(|e| e.to_string())?;
-        store::save_records(&mut tx, &records, now)
+        store::save_records(&mut tx, backend, &records, now)
             .await
             .map_err(|e| e.to_string())?;
         db::use_generic_plans(&mut tx, backend, false)

@@ -77,7 +77,7 @@ impl Federation {
         .await
         .map_err(|e| FederationError::Internal(format!("signing records: {e}")))?;
         let mut tx = pool.begin().await?;
-        store::save_published(&mut tx, &records, last).await?;
+        store::save_published(&mut tx, self.inner.db.backend(), &records, last).await?;
         tx.commit().await?;
         tracing::debug!(
             through = last,
