@@ -153,14 +153,32 @@ impl SearchService {
 }
 
 impl SearchService {
-    /// Runs a search on the blocking pool against the live generation.
+    /// Runs a search against the live generation on the search threads themselves. Started
+    /// there, tantivy's per-segment collection runs on the calling thread and the other search
+    /// threads steal from it, instead of a blocking-pool thread handing the segments over and
+    /// sleeping until they are done.
     pub async fn search(
         &self,
         request: query::SearchRequest,
     ) -> anyhow::Result<query::SearchResults> {
         let open = self.snapshot();
-        tokio::task::spawn_blocking(move || query::search(&open, &request))
-            .await?
+        let run = move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                query::search(&open, &request)
+            }))
+        };
+        let outcome = match search_executor() {
+            Executor::ThreadPool(pool) => {
+                let (sender, receiver) = tokio::sync::oneshot::channel();
+                pool.spawn(move || {
+                    let _ = sender.send(run());
+                });
+                receiver.await?
+            }
+            Executor::SingleThread => tokio::task::spawn_blocking(run).await?,
+        };
+        outcome
+            .map_err(|_| anyhow::anyhow!("the search panicked"))?
             .map_err(Into::into)
     }
 }
