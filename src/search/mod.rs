@@ -162,6 +162,8 @@ impl SearchService {
         request: query::SearchRequest,
     ) -> anyhow::Result<query::SearchResults> {
         let open = self.snapshot();
+        // A panic in a job on a rayon pool aborts the process; here it becomes this request's
+        // 500, as it did on the blocking pool.
         let run = move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 query::search(&open, &request)
@@ -171,6 +173,7 @@ impl SearchService {
             Executor::ThreadPool(pool) => {
                 let (sender, receiver) = tokio::sync::oneshot::channel();
                 pool.spawn(move || {
+                    // Fails only when the request was dropped meanwhile: nobody to answer.
                     let _ = sender.send(run());
                 });
                 receiver.await?
