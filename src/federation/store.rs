@@ -296,23 +296,21 @@ pub async fn record_versions(
     backend: Backend,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
-    let mut versions = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(rows_per_statement(backend, 1)) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT course_id, origin_version FROM federated_records WHERE course_id IN ({})",
-            placeholders(1, chunk.len())
-        )));
-        for id in chunk {
-            query = query.bind(id.to_string());
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            versions.insert(
-                parse_uuid(&row.try_get::<String, _>("course_id")?)?,
-                row.try_get("origin_version")?,
-            );
-        }
-    }
-    Ok(versions)
+    rows_by_course_ids(
+        conn,
+        backend,
+        "SELECT course_id, origin_version FROM federated_records",
+        ids,
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            parse_uuid(&row.try_get::<String, _>("course_id")?)?,
+            row.try_get("origin_version")?,
+        ))
+    })
+    .collect()
 }
 
 /// Records per multi-row statement that keeps or publishes them: 200 on PostgreSQL (as
@@ -358,7 +356,7 @@ pub async fn records_by_ids(
     ids: &[Uuid],
 ) -> Result<Vec<StoredRecord>, sqlx::Error> {
     rows_by_course_ids(
-        pool,
+        &mut *pool.acquire().await?,
         backend,
         &format!("SELECT {SIGNED_COLUMNS}, origin_key, peer_id FROM federated_records"),
         ids,
@@ -473,7 +471,7 @@ pub async fn published_by_ids(
     ids: &[Uuid],
 ) -> Result<Vec<SignedRecord>, sqlx::Error> {
     rows_by_course_ids(
-        pool,
+        &mut *pool.acquire().await?,
         backend,
         &format!("SELECT {SIGNED_COLUMNS} FROM published_records"),
         ids,
@@ -486,7 +484,7 @@ pub async fn published_by_ids(
 
 /// The rows of `select` (a `SELECT … FROM table`) whose `course_id` is one of `ids`.
 async fn rows_by_course_ids(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     backend: Backend,
     select: &str,
     ids: &[Uuid],
@@ -500,7 +498,7 @@ async fn rows_by_course_ids(
         for id in chunk {
             query = query.bind(id.to_string());
         }
-        rows.extend(query.fetch_all(pool).await?);
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(rows)
 }
