@@ -273,7 +273,9 @@ impl Collector for CountAndFacets {
         segments: Vec<(Arc<SegmentProfiles>, Vec<u64>)>,
     ) -> tantivy::Result<Counted> {
         let mut total = 0u64;
-        let mut tallies: [BTreeMap<String, u64>; 4] = Default::default();
+        // Keyed by the tables' own strings: a value is copied once per search, not once per
+        // segment it occurs in.
+        let mut tallies: [BTreeMap<&str, u64>; 4] = Default::default();
         let mut children: BTreeMap<String, u64> = BTreeMap::new();
         for (table, counts) in &segments {
             // Numbers first (a segment may have thousands of profiles), strings at the end.
@@ -315,7 +317,7 @@ impl Collector for CountAndFacets {
             }
             for ((dimension, value), count) in table.slots.iter().zip(slot_counts) {
                 if count > 0 {
-                    *tallies[*dimension].entry(value.clone()).or_default() += count;
+                    *tallies[*dimension].entry(value.as_str()).or_default() += count;
                 }
             }
             for (name, count) in children_here.values.into_iter().zip(child_counts) {
@@ -324,15 +326,21 @@ impl Collector for CountAndFacets {
                 }
             }
         }
+        let owned = |tally: BTreeMap<&str, u64>| -> Vec<(String, u64)> {
+            tally
+                .into_iter()
+                .map(|(value, count)| (value.to_owned(), count))
+                .collect()
+        };
         let [subject, audience, kind, region] = tallies;
-        let mut region: Vec<(String, u64)> = region.into_iter().collect();
+        let mut region = owned(region);
         region.extend(children);
         Ok(Counted {
             total: usize::try_from(total).unwrap_or(usize::MAX),
             facets: Facets {
-                subject: subject.into_iter().collect(),
-                audience: audience.into_iter().collect(),
-                kind: kind.into_iter().collect(),
+                subject: owned(subject),
+                audience: owned(audience),
+                kind: owned(kind),
                 region,
             },
         })

@@ -27,7 +27,7 @@ pub mod routes;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use anyhow::Context;
@@ -157,19 +157,37 @@ impl SearchService {
     /// there, tantivy's per-segment collection runs on the calling thread and the other search
     /// threads steal from it, instead of a blocking-pool thread handing the segments over and
     /// sleeping until they are done.
+    ///
+    /// While other searches wait for a thread, a search collects its segments on its own
+    /// thread: splitting it would only make the waiting ones wait longer, and costs hand-offs.
     pub async fn search(
         &self,
         request: query::SearchRequest,
     ) -> anyhow::Result<query::SearchResults> {
         let open = self.snapshot();
+        let threads = search_threads();
+        let executor = threads.executor.clone();
+        let cores = match &executor {
+            Executor::ThreadPool(pool) => pool.current_num_threads(),
+            Executor::SingleThread => 1,
+        };
+        let in_flight = InFlight::enter(&threads.in_flight);
         // A panic in a job on a rayon pool aborts the process; here it becomes this request's
         // 500, as it did on the blocking pool.
         let run = move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                query::search(&open, &request)
-            }))
+            let alone = Executor::SingleThread;
+            let on = if in_flight.now() > cores {
+                &alone
+            } else {
+                open.index.search_executor()
+            };
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                query::search_with(&open, &request, on)
+            }));
+            drop(in_flight);
+            outcome
         };
-        let outcome = match search_executor() {
+        let outcome = match executor {
             Executor::ThreadPool(pool) => {
                 let (sender, receiver) = tokio::sync::oneshot::channel();
                 pool.spawn(move || {
@@ -183,6 +201,28 @@ impl SearchService {
         outcome
             .map_err(|_| anyhow::anyhow!("the search panicked"))?
             .map_err(Into::into)
+    }
+}
+
+/// Counts a search from its request until its job ends (a request dropped while its job waits
+/// still holds a thread's turn until the job runs).
+struct InFlight(&'static AtomicUsize);
+
+impl InFlight {
+    fn enter(count: &'static AtomicUsize) -> InFlight {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+
+    /// Searches in flight, this one included.
+    fn now(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -233,17 +273,32 @@ fn open_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
 /// and counted into facets, and that is what makes the slowest searches. One core (or a count
 /// the system will not tell) searches on the caller's thread, as does a pool that cannot start.
 fn search_executor() -> Executor {
-    static EXECUTOR: LazyLock<Executor> = LazyLock::new(|| {
+    search_threads().executor.clone()
+}
+
+/// The search threads and the searches waiting for or running on them.
+struct SearchThreads {
+    executor: Executor,
+    in_flight: AtomicUsize,
+}
+
+fn search_threads() -> &'static SearchThreads {
+    static THREADS: LazyLock<SearchThreads> = LazyLock::new(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 {
-            return Executor::single_thread();
-        }
-        Executor::multi_thread(cores, "shuyuan-search-").unwrap_or_else(|error| {
-            tracing::warn!(%error, "could not start the search threads; searching on one");
+        let executor = if cores < 2 {
             Executor::single_thread()
-        })
+        } else {
+            Executor::multi_thread(cores, "shuyuan-search-").unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not start the search threads; searching on one");
+                Executor::single_thread()
+            })
+        };
+        SearchThreads {
+            executor,
+            in_flight: AtomicUsize::new(0),
+        }
     });
-    EXECUTOR.clone()
+    &THREADS
 }
 
 pub fn new_generation_name() -> String {

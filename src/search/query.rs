@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query,
-    TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, FuzzyTermQuery, Occur,
+    PhraseQuery, Query, TermQuery,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, Executor, Order, Searcher, TantivyDocument, Term};
 
 use super::OpenIndex;
 use super::analysis::{self, has_han, terms};
@@ -254,6 +254,7 @@ fn build_text_query(fields: &Fields, zh_en: &mut TextAnalyzer, text: &str) -> Bu
 /// transcript; a cue is short, so it scores a typed-in line the way a person would.
 fn with_cue_boosts(
     searcher: &Searcher,
+    executor: &Executor,
     fields: &Fields,
     zh_en: &mut TextAnalyzer,
     parsed: &ParsedText,
@@ -262,7 +263,9 @@ fn with_cue_boosts(
     let Some(segment_query) = segment_text_query(fields, zh_en, parsed, &[]) else {
         return Ok(query);
     };
-    let top = searcher.search(
+    let top = search_on(
+        searcher,
+        executor,
         &segment_query,
         &TopDocs::with_limit(CUE_CANDIDATES).order_by_score(),
     )?;
@@ -419,8 +422,19 @@ fn filter_clauses(
 /// Total hits, the requested page of (score, address), and facet counts.
 type Collected = (usize, Vec<(f32, DocAddress)>, Facets);
 
-/// Runs a search against one index generation. Blocking: call it on the blocking pool.
+/// Runs a search against one index generation, its segments on the index's search threads.
+/// Blocking: call it off the async runtime.
 pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<SearchResults> {
+    search_with(open, request, open.index.search_executor())
+}
+
+/// [`search`], with its segments collected by `executor`: the search threads, or the calling
+/// thread alone when other searches are waiting for those threads (`SearchService::search`).
+pub fn search_with(
+    open: &OpenIndex,
+    request: &SearchRequest,
+    executor: &Executor,
+) -> tantivy::Result<SearchResults> {
     let fields = &open.fields;
     let searcher = open.reader.searcher();
     let text = truncate_query(request.text.trim());
@@ -444,7 +458,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
         } else {
             Sort::Newest
         };
-        collect(open, &searcher, &query, sort, request, with_text)
+        collect(open, &searcher, executor, &query, sort, request, with_text)
     };
 
     let parsed = parse_text(text);
@@ -453,6 +467,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     } else {
         with_cue_boosts(
             &searcher,
+            executor,
             fields,
             &mut zh_en,
             &parsed,
@@ -499,7 +514,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     let with_media = !browse && {
         let ids: Vec<&str> = page.iter().map(|(_, _, id)| id.as_str()).collect();
         match segment_text_query(fields, &mut zh_en, &parsed, &ids) {
-            Some(query) => searcher.search(&query, &Count)? > 0,
+            Some(query) => search_on(&searcher, executor, &query, &Count)? > 0,
             None => false,
         }
     };
@@ -514,7 +529,7 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
             })?;
         let snippet = best_snippet(&highlighters, &doc, &summary.title);
         let matches = if with_media {
-            media_matches(&searcher, fields, &mut zh_en, &course_id, &parsed)?
+            media_matches(&searcher, executor, fields, &mut zh_en, &course_id, &parsed)?
         } else {
             Vec::new()
         };
@@ -533,9 +548,25 @@ pub fn search(open: &OpenIndex, request: &SearchRequest) -> tantivy::Result<Sear
     })
 }
 
+/// `searcher.search`, with the segments collected by `executor`.
+fn search_on<C: Collector>(
+    searcher: &Searcher,
+    executor: &Executor,
+    query: &dyn Query,
+    collector: &C,
+) -> tantivy::Result<C::Fruit> {
+    let scoring = if collector.requires_scoring() {
+        EnableScoring::enabled_from_searcher(searcher)
+    } else {
+        EnableScoring::disabled_from_searcher(searcher)
+    };
+    searcher.search_with_executor(query, collector, executor, scoring)
+}
+
 fn collect(
     open: &OpenIndex,
     searcher: &Searcher,
+    executor: &Executor,
     query: &dyn Query,
     sort: Sort,
     request: &SearchRequest,
@@ -553,7 +584,9 @@ fn collect(
     };
     let top = TopDocs::with_limit(limit).and_offset(request.offset);
     let (addresses, counted) = if sort == Sort::Newest || !with_text {
-        let (newest, counted) = searcher.search(
+        let (newest, counted) = search_on(
+            searcher,
+            executor,
             query,
             &(
                 top.order_by_fast_field::<i64>("created_at", Order::Desc),
@@ -562,7 +595,7 @@ fn collect(
         )?;
         (newest.into_iter().map(|(_, a)| (0.0, a)).collect(), counted)
     } else {
-        searcher.search(query, &(top.order_by_score(), counter))?
+        search_on(searcher, executor, query, &(top.order_by_score(), counter))?
     };
     Ok((counted.total, addresses, counted.facets))
 }
@@ -570,6 +603,7 @@ fn collect(
 /// The cues and pages of the course where the query's words occur.
 fn media_matches(
     searcher: &Searcher,
+    executor: &Executor,
     fields: &Fields,
     zh_en: &mut TextAnalyzer,
     course_id: &str,
@@ -578,7 +612,9 @@ fn media_matches(
     let Some(query) = segment_text_query(fields, zh_en, parsed, &[course_id]) else {
         return Ok(Vec::new());
     };
-    let top = searcher.search(
+    let top = search_on(
+        searcher,
+        executor,
         &query,
         &TopDocs::with_limit(MATCHES_PER_HIT).order_by_score(),
     )?;
