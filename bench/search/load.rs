@@ -18,6 +18,8 @@ pub struct Stats {
     pub by_request: Vec<(usize, Duration)>,
     /// Requests whose answer had at least one hit.
     pub with_hits: usize,
+    /// CPU time of this whole process (server, client, everything) during the run.
+    pub cpu_seconds: f64,
 }
 
 impl Stats {
@@ -78,6 +80,11 @@ impl Stats {
         self.requests as f64 / self.seconds
     }
 
+    /// This process's CPU time per answered request.
+    pub fn cpu_per_request(&self) -> Duration {
+        Duration::from_secs_f64(self.cpu_seconds / self.requests.max(1) as f64)
+    }
+
     /// Whether the time limit stopped the run before every planned request was made.
     pub fn cut_short(&self) -> bool {
         self.requests + self.errors < self.planned
@@ -92,6 +99,7 @@ where
     Fut: Future<Output = anyhow::Result<usize>>,
 {
     let next = AtomicUsize::new(0);
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let stop_at = started + deadline;
     let workers = (0..concurrency).map(|_| async {
@@ -128,6 +136,7 @@ where
     let mut stats = Stats {
         planned: total,
         seconds,
+        cpu_seconds: process_cpu_seconds() - cpu_before,
         ..Stats::default()
     };
     for (latencies, errors, with_hits) in results {
@@ -147,6 +156,7 @@ pub fn run_blocking(
     deadline: Duration,
     mut request: impl FnMut(usize) -> anyhow::Result<usize>,
 ) -> Stats {
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let mut stats = Stats {
         planned: total,
@@ -176,6 +186,26 @@ pub fn run_blocking(
         }
     }
     stats.seconds = started.elapsed().as_secs_f64();
+    stats.cpu_seconds = process_cpu_seconds() - cpu_before;
     stats.latencies.sort_unstable();
     stats
+}
+
+/// User and system CPU time of this process, all threads, from `/proc/self/stat` (in clock
+/// ticks of 1/100 s, Linux's `USER_HZ` on the machines this runs on); 0 where it cannot be read.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: fields are counted after it.
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }

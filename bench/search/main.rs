@@ -530,7 +530,7 @@ fn us(d: Duration) -> String {
 
 fn line(s: &Stats) -> String {
     format!(
-        "{} requests{} in {:.1} s, p50 {}, p99 {}, {:.0} req/s, {} with hits{}",
+        "{} requests{} in {:.1} s, p50 {}, p99 {}, {:.0} req/s, {} with hits, CPU in this process {} a request{}",
         s.requests,
         if s.cut_short() {
             format!(" (of {}: cut at the time limit)", s.planned)
@@ -542,6 +542,7 @@ fn line(s: &Stats) -> String {
         us(s.p99()),
         s.throughput(),
         s.with_hits,
+        us(s.cpu_per_request()),
         if s.errors > 0 {
             format!(", {} ERRORS", s.errors)
         } else {

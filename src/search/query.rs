@@ -251,7 +251,8 @@ fn build_text_query(fields: &Fields, zh_en: &mut TextAnalyzer, text: &str) -> Bu
 
 /// Adds to `query` a boost for each course with a subtitle cue or PDF page that matches well.
 /// A course's `body` holds all its files' text, where one apt sentence is diluted by hours of
-/// transcript; a cue is short, so it scores a typed-in line the way a person would.
+/// transcript; a cue is short, so it scores a typed-in line the way a person would. Also says
+/// whether any cue or page at all matches the words.
 fn with_cue_boosts(
     searcher: &Searcher,
     executor: &Executor,
@@ -259,9 +260,9 @@ fn with_cue_boosts(
     zh_en: &mut TextAnalyzer,
     parsed: &ParsedText,
     query: Box<dyn Query>,
-) -> tantivy::Result<Box<dyn Query>> {
+) -> tantivy::Result<(Box<dyn Query>, bool)> {
     let Some(segment_query) = segment_text_query(fields, zh_en, parsed, &[]) else {
-        return Ok(query);
+        return Ok((query, false));
     };
     let top = search_on(
         searcher,
@@ -269,6 +270,7 @@ fn with_cue_boosts(
         &segment_query,
         &TopDocs::with_limit(CUE_CANDIDATES).order_by_score(),
     )?;
+    let any_matches = !top.is_empty();
     let mut best: HashMap<String, f32> = HashMap::new();
     for (score, address) in top {
         let doc: TantivyDocument = searcher.doc(address)?;
@@ -278,7 +280,7 @@ fn with_cue_boosts(
         }
     }
     if best.is_empty() {
-        return Ok(query);
+        return Ok((query, any_matches));
     }
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Should, query)];
     for (course_id, score) in best {
@@ -293,7 +295,7 @@ fn with_cue_boosts(
             Box::new(ConstScoreQuery::new(Box::new(course), score * CUE_BOOST)),
         ));
     }
-    Ok(Box::new(BooleanQuery::new(clauses)))
+    Ok((Box::new(BooleanQuery::new(clauses)), any_matches))
 }
 
 /// Segment documents (of one course, or all) whose text matches the query's words.
@@ -462,8 +464,8 @@ pub fn search_with(
     };
 
     let parsed = parse_text(text);
-    let text_query: Box<dyn Query> = if browse {
-        built.query.box_clone()
+    let (text_query, segments_match) = if browse {
+        (built.query.box_clone(), false)
     } else {
         with_cue_boosts(
             &searcher,
@@ -510,8 +512,9 @@ pub fn search_with(
         page.push((score, doc, course_id));
     }
     // One count over the page's courses decides whether any of them has a matching cue or
-    // page; most pages have none, and then no hit pays for a search of its own.
-    let with_media = !browse && {
+    // page; most pages have none, and then no hit pays for a search of its own. When no cue or
+    // page in the whole index matched, none of the page's can, and the count is skipped.
+    let with_media = segments_match && {
         let ids: Vec<&str> = page.iter().map(|(_, _, id)| id.as_str()).collect();
         match segment_text_query(fields, &mut zh_en, &parsed, &ids) {
             Some(query) => search_on(&searcher, executor, &query, &Count)? > 0,
