@@ -370,6 +370,21 @@ async fn search_reaches_inside_subtitles_and_pdf_pages() {
 
     let video_kind = app.search("kind=document").await;
     assert_eq!(video_kind["total"], 1);
+
+    // Many at once: while more searches are in flight than there are search threads, each
+    // collects its segments on its own thread. The answers are those given one at a time,
+    // in-media matches and snippets included.
+    let queries = ["q=揽雀尾", "q=breathing", "q=起势", "kind=document"];
+    let mut one_at_a_time = Vec::new();
+    for query in queries {
+        one_at_a_time.push(app.search(query).await);
+    }
+    let together =
+        futures::future::join_all((0..24).map(|i| app.search(queries[i % queries.len()]))).await;
+    for (i, answer) in together.iter().enumerate() {
+        let query = queries[i % queries.len()];
+        assert_eq!(answer, &one_at_a_time[i % queries.len()], "{query}");
+    }
 }
 
 /// A course with one long subtitle file: `cues` cues of `filler`, the last one `special`.
