@@ -1,5 +1,5 @@
-//! What every benchmark shares: settings from the environment, the load average it prints,
-//! and a scratch PostgreSQL database per run. Each benchmark includes this file with
+//! What every benchmark shares: settings from the environment, the load average it prints, a
+//! process's CPU time, and a scratch PostgreSQL database per run. Each benchmark includes this file with
 //! `#[path = "../common.rs"] mod common;` (they are separate binaries) and uses part of it.
 #![allow(dead_code)]
 
@@ -27,6 +27,37 @@ where
         .replace('_', "")
         .parse()
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+}
+
+/// Clock ticks per second of `/proc/PID/stat` (`getconf CLK_TCK`, 100 on Linux).
+fn ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// utime + stime of a process (all its threads), in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / ticks_per_second()
 }
 
 /// The load average, as `/proc/loadavg` shows its first three figures.

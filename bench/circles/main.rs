@@ -485,7 +485,7 @@ async fn measure(
 
     let peak_is_exact = nodes.iter().all(ServerProcess::reset_peak);
     let cpu_load_start = total_cpu(nodes);
-    let client_cpu_start = server::cpu_seconds(std::process::id());
+    let client_cpu_start = common::cpu_seconds(std::process::id());
     let sending = Instant::now();
     println!(
         "  sending {} messages at {}/s ...",
@@ -496,7 +496,7 @@ async fn measure(
     let send_seconds = sending.elapsed().as_secs_f64();
     let cpu_load_percent = (total_cpu(nodes) - cpu_load_start) / send_seconds * 100.0;
     let client_cpu_percent =
-        (server::cpu_seconds(std::process::id()) - client_cpu_start) / send_seconds * 100.0;
+        (common::cpu_seconds(std::process::id()) - client_cpu_start) / send_seconds * 100.0;
     tokio::time::sleep(settings.grace).await;
     let rss_peak_kib = if peak_is_exact {
         total(nodes, ServerProcess::peak_kib)

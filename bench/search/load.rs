@@ -99,7 +99,7 @@ where
     Fut: Future<Output = anyhow::Result<usize>>,
 {
     let next = AtomicUsize::new(0);
-    let cpu_before = process_cpu_seconds();
+    let cpu_before = crate::common::cpu_seconds(std::process::id());
     let started = Instant::now();
     let stop_at = started + deadline;
     let workers = (0..concurrency).map(|_| async {
@@ -136,7 +136,7 @@ where
     let mut stats = Stats {
         planned: total,
         seconds,
-        cpu_seconds: process_cpu_seconds() - cpu_before,
+        cpu_seconds: crate::common::cpu_seconds(std::process::id()) - cpu_before,
         ..Stats::default()
     };
     for (latencies, errors, with_hits) in results {
@@ -156,7 +156,7 @@ pub fn run_blocking(
     deadline: Duration,
     mut request: impl FnMut(usize) -> anyhow::Result<usize>,
 ) -> Stats {
-    let cpu_before = process_cpu_seconds();
+    let cpu_before = crate::common::cpu_seconds(std::process::id());
     let started = Instant::now();
     let mut stats = Stats {
         planned: total,
@@ -186,26 +186,7 @@ pub fn run_blocking(
         }
     }
     stats.seconds = started.elapsed().as_secs_f64();
-    stats.cpu_seconds = process_cpu_seconds() - cpu_before;
+    stats.cpu_seconds = crate::common::cpu_seconds(std::process::id()) - cpu_before;
     stats.latencies.sort_unstable();
     stats
-}
-
-/// User and system CPU time of this process, all threads, from `/proc/self/stat` (in clock
-/// ticks of 1/100 s, Linux's `USER_HZ` on the machines this runs on); 0 where it cannot be read.
-fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The command name, in parentheses, may hold spaces: fields are counted after it.
-    let Some((_, after_name)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(11) + ticks(12)) as f64 / 100.0
 }
