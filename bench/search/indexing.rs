@@ -92,10 +92,10 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
 
     let started = Instant::now();
     let service = SearchService::open(&root)?;
-    let mut writer = None;
+    let mut state = indexer::IndexerState::default();
     let mut commits = 0;
     loop {
-        match indexer::apply_once(&service, &catalog, &mut writer).await? {
+        match indexer::apply_once(&service, &catalog, &mut state).await? {
             0 => break,
             // Each call that applies anything ends in one commit.
             _ => commits += 1,
@@ -118,7 +118,7 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
     let index = open.index.clone();
     drop(open);
     drop(service);
-    if let Some(generation_writer) = writer.take() {
+    if let Some(generation_writer) = state.take_writer() {
         let shared = generation_writer.shared();
         drop(generation_writer);
         let writer = Arc::try_unwrap(shared)
@@ -136,7 +136,7 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
             bytes: dir_size(&root),
             segments,
             commits,
-            threads: 1,
+            threads: indexer::writer_threads(),
         },
         breakdown,
     ))
@@ -250,13 +250,14 @@ pub fn raw(corpus: &Corpus, courses: usize, dir: &Path) -> anyhow::Result<IndexR
 }
 
 /// A step between raw tantivy and Shuyuan's pipeline, for the diagnosis: documents built in
-/// memory (no database), one feeder thread and a writer with one indexing thread, like the
-/// indexer's; optionally a commit and reader reload every `commit_every` courses, and a
+/// memory (no database), one feeder thread and a writer with `threads` indexing threads, like
+/// the indexer's; optionally a commit and reader reload every `commit_every` courses, and a
 /// `delete_term(course_id)` before each course's documents, as `indexer::add_batch` does.
 pub fn raw_variant(
     corpus: &Corpus,
     courses: usize,
     dir: &Path,
+    threads: usize,
     commit_every: Option<usize>,
     delete_first: bool,
 ) -> anyhow::Result<f64> {
@@ -266,7 +267,7 @@ pub fn raw_variant(
     let index = Index::create_in_dir(dir, schema)?;
     register_analyzers(&index);
     let mut writer: IndexWriter<TantivyDocument> =
-        index.writer_with_num_threads(1, WRITER_MEMORY_PER_THREAD)?;
+        index.writer_with_num_threads(threads, threads * WRITER_MEMORY_PER_THREAD)?;
     let reader: tantivy::IndexReader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
