@@ -226,13 +226,13 @@ impl Drop for InFlight {
     }
 }
 
-/// Creates an empty generation directory with the schema and analyzers.
 /// Bytes of stored fields compressed together. A hit's stored fields are read by
 /// decompressing the whole block that holds them: at tantivy's default (16 KiB, some ten
 /// courses) that was a twentieth of a search's CPU at 1M courses, for twenty hits scattered
 /// over as many blocks.
 const DOCSTORE_BLOCK_BYTES: usize = 4096;
 
+/// Creates an empty generation directory with the schema, analyzers and store settings.
 pub fn create_generation(root: &Path, generation: &str) -> anyhow::Result<OpenIndex> {
     let dir = root.join(generation);
     std::fs::create_dir_all(&dir)?;
