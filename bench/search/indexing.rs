@@ -25,7 +25,10 @@ const PROFILE_SAMPLE: usize = 20_000;
 pub struct IndexRun {
     pub seconds: f64,
     pub bytes: u64,
+    /// Segments once background merges have finished.
     pub segments: usize,
+    /// Segments when the last document became searchable, before the merges still running.
+    pub segments_searchable: usize,
     /// Commits made on the way (Shuyuan: one per batch of log entries).
     pub commits: usize,
     pub threads: usize,
@@ -109,11 +112,14 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
         applied == target,
         "the index stopped at seq {applied}, want {target}"
     );
-    let docs = open.reader.searcher().num_docs();
+    let searcher = open.reader.searcher();
+    let docs = searcher.num_docs();
     anyhow::ensure!(
         docs == courses as u64,
         "{docs} documents searchable, want {courses}"
     );
+    let segments_searchable = searcher.segment_readers().len();
+    drop(searcher);
     let breakdown = breakdown(&catalog, &open, courses).await?;
     let index = open.index.clone();
     drop(open);
@@ -135,6 +141,7 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
             seconds,
             bytes: dir_size(&root),
             segments,
+            segments_searchable,
             commits,
             threads: indexer::writer_threads(),
         },
@@ -232,11 +239,14 @@ pub fn raw(corpus: &Corpus, courses: usize, dir: &Path) -> anyhow::Result<IndexR
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
     let seconds = started.elapsed().as_secs_f64();
-    let docs = tantivy::IndexReader::searcher(&reader).num_docs();
+    let searcher = tantivy::IndexReader::searcher(&reader);
+    let docs = searcher.num_docs();
     anyhow::ensure!(
         docs == courses as u64,
         "{docs} raw documents, want {courses}"
     );
+    let segments_searchable = searcher.segment_readers().len();
+    drop(searcher);
     drop(reader);
     settle(writer, &index)?;
     let segments = index.searchable_segment_ids()?.len();
@@ -244,6 +254,7 @@ pub fn raw(corpus: &Corpus, courses: usize, dir: &Path) -> anyhow::Result<IndexR
         seconds,
         bytes: dir_size(dir),
         segments,
+        segments_searchable,
         commits: 1,
         threads,
     })
@@ -272,6 +283,10 @@ pub fn raw_variant(
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
+    if commit_every.is_some() {
+        // As the indexer's catch-up does: no merges until the last commit.
+        writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
+    }
     for k in 0..courses {
         let course = catalog::course(k, &corpus.doc(k));
         if delete_first {
@@ -288,6 +303,9 @@ pub fn raw_variant(
             reader.reload()?;
         }
     }
+    writer.set_merge_policy(Box::new(
+        tantivy::merge_policy::DefaultMergePolicy::default(),
+    ));
     writer.commit()?;
     reader.reload()?;
     let seconds = started.elapsed().as_secs_f64();

@@ -356,10 +356,11 @@ fn run_size(
 
     let (shuyuan, breakdown) = server_rt.block_on(indexing::shuyuan(&config, n))?;
     println!(
-        "Shuyuan indexer: {:.1} s, {:.0} docs/s, {} commits, index {}",
+        "Shuyuan indexer: {:.1} s, {:.0} docs/s, {} commits, {} segments when searchable, index {}",
         shuyuan.seconds,
         shuyuan.docs_per_second(n),
         shuyuan.commits,
+        shuyuan.segments_searchable,
         mib(shuyuan.bytes)
     );
     result.shuyuan = shuyuan;
@@ -367,9 +368,10 @@ fn run_size(
 
     let raw = indexing::raw(corpus, n, &dir.path().join("raw"))?;
     println!(
-        "raw tantivy: {:.1} s, {:.0} docs/s, index {}",
+        "raw tantivy: {:.1} s, {:.0} docs/s, {} segments when searchable, index {}",
         raw.seconds,
         raw.docs_per_second(n),
+        raw.segments_searchable,
         mib(raw.bytes)
     );
     result.text_mib = (0..n)

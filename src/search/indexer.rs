@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tantivy::merge_policy::{DefaultMergePolicy, MergePolicy, NoMergePolicy};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -97,11 +98,32 @@ pub async fn run(
 /// reindex's switch of generations waits at most one such call (~12 s on 2 cores).
 pub const PIPELINED_BATCHES: usize = 32;
 
+/// Searchable segments above which a catch-up merges as it goes after all (see
+/// [`merge_policy`]): searches during a long catch-up open every segment, and each costs them a
+/// term lookup per query term.
+const MAX_SEGMENTS_WITHOUT_MERGES: usize = 48;
+
+/// The writer's merge policy, deferring merges or not. A catch-up (a call whose first batch
+/// came back full, so more is likely behind it) defers merges until the log drains: the segments its
+/// commits make would be merged, and those merges merged again, while the same cores are
+/// needed to index (in one 1M-course catch-up a merge took ~9 s of CPU from its middle). Once
+/// the log is drained, a commit under tantivy's default policy merges everything once. A live
+/// server's batches are small, so it always merges.
+fn merge_policy(defer: bool) -> Box<dyn MergePolicy> {
+    if defer {
+        Box::new(NoMergePolicy)
+    } else {
+        Box::new(DefaultMergePolicy::default())
+    }
+}
+
 /// What the indexer keeps between calls of [`apply_once`]: its writer, and the batch read while
 /// the previous call committed.
 pub struct IndexerState {
     writer: Option<GenerationWriter>,
     read_ahead: Option<ReadAhead>,
+    /// Whether the writer's last commit was made with merges deferred (see [`merge_policy`]).
+    merges_deferred: bool,
     /// Log entries per batch ([`BATCH`]) and batches per commit ([`PIPELINED_BATCHES`]).
     batch: u32,
     batches_per_commit: usize,
@@ -112,6 +134,7 @@ impl Default for IndexerState {
         IndexerState {
             writer: None,
             read_ahead: None,
+            merges_deferred: false,
             batch: BATCH,
             batches_per_commit: PIPELINED_BATCHES,
         }
@@ -122,6 +145,7 @@ impl IndexerState {
     /// The writer, once a call has opened one; the caller may take it to wait for merges.
     pub fn take_writer(&mut self) -> Option<GenerationWriter> {
         self.read_ahead = None;
+        self.merges_deferred = false;
         self.writer.take()
     }
 }
@@ -136,6 +160,8 @@ struct ReadAhead {
 /// A batch read from the log, with its documents built.
 struct Batch {
     last_seq: i64,
+    /// Whether the log gave as many entries as were asked for.
+    full: bool,
     documents: Vec<(Uuid, Vec<TantivyDocument>)>,
 }
 
@@ -152,10 +178,12 @@ async fn read_batch(
         return Ok(None);
     };
     let last_seq = last.seq;
+    let full = entries.len() >= limit as usize;
     let touched: BTreeSet<Uuid> = entries.iter().map(|e| e.course_id).collect();
     let documents = documents_for(catalog, open, touched).await?;
     Ok(Some(Batch {
         last_seq,
+        full,
         documents,
     }))
 }
@@ -200,8 +228,18 @@ pub async fn apply_once(
         _ => read_batch(catalog, &open, applied, state.batch).await?,
     };
     let Some(mut batch) = first else {
+        if state.merges_deferred {
+            // The catch-up ended on a full batch, so its last commit deferred merges too:
+            // commit nothing under the default policy, which merges what it left.
+            lock(&writer)?.set_merge_policy(merge_policy(false));
+            commit(open, writer, applied).await?;
+            state.merges_deferred = false;
+        }
         return Ok(0);
     };
+    let segments = open.reader.searcher().segment_readers().len();
+    state.merges_deferred = batch.full && segments < MAX_SEGMENTS_WITHOUT_MERGES;
+    lock(&writer)?.set_merge_policy(merge_policy(state.merges_deferred));
     let mut added_batches = 0;
     let last_seq = loop {
         let seq = batch.last_seq;
@@ -224,7 +262,9 @@ pub async fn apply_once(
         }
     };
     if added_batches < state.batches_per_commit {
-        // The log was drained: commit alone.
+        // The log was drained: commit alone, merging what a catch-up deferred.
+        lock(&writer)?.set_merge_policy(merge_policy(false));
+        state.merges_deferred = false;
         commit(open, writer, last_seq).await?;
     } else {
         let (committed, ahead) = tokio::join!(
@@ -357,11 +397,14 @@ mod tests {
             .collect()
     }
 
-    #[tokio::test]
-    async fn a_catch_up_reads_ahead_while_it_commits_and_misses_no_later_change() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A catalog on SQLite under `dir` with `courses` courses titled 课程0, 课程1, …, and an
+    /// empty index.
+    async fn catalog_with_courses(
+        dir: &std::path::Path,
+        courses: usize,
+    ) -> (Catalog, SearchService, Vec<Uuid>) {
         let mut config = Config::default();
-        config.server.data_dir = dir.path().to_path_buf();
+        config.server.data_dir = dir.to_path_buf();
         let db = crate::startup::open_database(&config).await.unwrap();
         let catalog = crate::startup::open_catalog(&config, &db, Arc::from("test")).unwrap();
         let institution = Institution {
@@ -376,7 +419,7 @@ mod tests {
             .await
             .unwrap();
         let mut ids = Vec::new();
-        for n in 0..10 {
+        for n in 0..courses {
             let course = catalog
                 .create_course_with_id("xihu-college", Uuid::now_v7(), titled(&format!("课程{n}")))
                 .await
@@ -384,6 +427,13 @@ mod tests {
             ids.push(course.id);
         }
         let service = SearchService::open(&config.index_dir()).unwrap();
+        (catalog, service, ids)
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_reads_ahead_while_it_commits_and_misses_no_later_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, service, ids) = catalog_with_courses(dir.path(), 10).await;
         let mut state = IndexerState {
             batch: 3,
             batches_per_commit: 2,
@@ -426,5 +476,55 @@ mod tests {
             assert_eq!(indexed_titles(&open, *id), [format!("课程{n}")]);
         }
         assert!(state.read_ahead.is_none(), "nothing is left to read");
+    }
+
+    fn policy_of(state: &IndexerState) -> String {
+        let writer = state.writer.as_ref().expect("a writer is open").shared();
+        let policy = writer.lock().unwrap().get_merge_policy();
+        format!("{policy:?}")
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_merges_segments_only_once_the_log_is_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, service, _) = catalog_with_courses(dir.path(), 20).await;
+        // One commit per batch of two: ten commits, each at least one segment, are more than
+        // the eight segments of one size that make tantivy's default policy merge.
+        let mut state = IndexerState {
+            batch: 2,
+            batches_per_commit: 1,
+            ..IndexerState::default()
+        };
+        for commits in 1..=10 {
+            assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 1);
+            assert!(policy_of(&state).starts_with("NoMergePolicy"));
+            let segments = service.snapshot().reader.searcher().segment_readers().len();
+            assert!(
+                segments >= commits,
+                "{segments} segments after {commits} commits"
+            );
+        }
+
+        // The log is drained: the next call finds nothing, and lets the segments merge.
+        assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 0);
+        assert!(policy_of(&state).starts_with("LogMergePolicy"));
+        let shared = state.take_writer().unwrap().shared();
+        let writer = Arc::try_unwrap(shared).ok().unwrap().into_inner().unwrap();
+        writer.wait_merging_threads().unwrap();
+        let open = service.snapshot();
+        open.reload().unwrap();
+        let searcher = open.reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 1);
+        assert_eq!(searcher.num_docs(), 20);
+
+        // A live change afterwards is a batch smaller than asked for: merges stay on.
+        let mut state = IndexerState::default();
+        catalog
+            .create_course_with_id("xihu-college", Uuid::now_v7(), titled("新课程"))
+            .await
+            .unwrap();
+        assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 1);
+        assert!(policy_of(&state).starts_with("LogMergePolicy"));
+        assert_eq!(service.snapshot().reader.searcher().num_docs(), 21);
     }
 }
