@@ -3,13 +3,12 @@
 //! commit), both timed until the documents are searchable.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use shuyuan::Config;
 use shuyuan::search::documents::course_documents;
 use shuyuan::search::indexer::{self, BATCH};
-use shuyuan::search::{SearchService, analysis, schema};
+use shuyuan::search::{SearchService, analysis, rebuild, schema};
 use tantivy::{Index, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::catalog;
@@ -79,6 +78,11 @@ pub fn dir_size(dir: &Path) -> u64 {
 /// the index's settled size.
 fn settle(writer: IndexWriter<TantivyDocument>, index: &Index) -> anyhow::Result<()> {
     writer.wait_merging_threads()?;
+    collect_garbage(index)
+}
+
+/// Removes the files of segments merged away, so the index's size on disk is what it holds.
+fn collect_garbage(index: &Index) -> anyhow::Result<()> {
     let writer: IndexWriter<TantivyDocument> =
         index.writer_with_num_threads(1, WRITER_MEMORY_PER_THREAD)?;
     writer.garbage_collect_files().wait()?;
@@ -125,13 +129,8 @@ pub async fn shuyuan(config: &Config, courses: usize) -> anyhow::Result<(IndexRu
     drop(open);
     drop(service);
     if let Some(generation_writer) = state.take_writer() {
-        let shared = generation_writer.shared();
-        drop(generation_writer);
-        let writer = Arc::try_unwrap(shared)
-            .map_err(|_| anyhow::anyhow!("the index writer is still shared"))?
-            .into_inner()
-            .map_err(|_| anyhow::anyhow!("the index writer lock is poisoned"))?;
-        settle(writer, &index)?;
+        generation_writer.wait_for_merges()?;
+        collect_garbage(&index)?;
     }
     let segments = index.searchable_segment_ids()?.len();
     drop(index);
@@ -258,6 +257,23 @@ pub fn raw(corpus: &Corpus, courses: usize, dir: &Path) -> anyhow::Result<IndexR
         commits: 1,
         threads,
     })
+}
+
+/// `shuyuan reindex`'s rebuild of the same catalog into `root`, timed until the new generation
+/// could go live: every course read from the database, indexed and committed.
+pub async fn reindex(config: &Config, courses: usize, root: &Path) -> anyhow::Result<f64> {
+    let db = shuyuan::startup::open_database(config).await?;
+    let catalog = shuyuan::startup::open_catalog(config, &db, catalog::ORIGIN.into())?;
+    let started = Instant::now();
+    let report = rebuild::rebuild(&catalog, root, &indicatif::ProgressBar::hidden()).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        report.courses == courses,
+        "reindex saw {} courses, want {courses}",
+        report.courses
+    );
+    db.close().await;
+    Ok(seconds)
 }
 
 /// A step between raw tantivy and Shuyuan's pipeline, for the diagnosis: documents built in

@@ -123,6 +123,8 @@ struct SizeResult {
     setup_seconds: f64,
     shuyuan: IndexRun,
     breakdown: Breakdown,
+    /// `shuyuan reindex` of the same catalog, until the new generation is live.
+    reindex_seconds: f64,
     raw: IndexRun,
     pg: PgLoad,
     floor: Stats,
@@ -366,6 +368,15 @@ fn run_size(
     result.shuyuan = shuyuan;
     result.breakdown = breakdown;
 
+    let reindex_root = dir.path().join("reindex");
+    result.reindex_seconds = server_rt.block_on(indexing::reindex(&config, n, &reindex_root))?;
+    println!(
+        "shuyuan reindex: {:.1} s, {:.0} docs/s",
+        result.reindex_seconds,
+        n as f64 / result.reindex_seconds
+    );
+    std::fs::remove_dir_all(reindex_root)?;
+
     let raw = indexing::raw(corpus, n, &dir.path().join("raw"))?;
     println!(
         "raw tantivy: {:.1} s, {:.0} docs/s, {} segments when searchable, index {}",
@@ -596,6 +607,11 @@ fn print_size(r: &SizeResult, settings: &Settings, mix: &[Query]) {
         mib(raw.bytes),
         raw.segments,
         raw.commits
+    );
+    println!(
+        "  shuyuan reindex (a new generation) {:>8.0} {:>8.1} s",
+        n as f64 / r.reindex_seconds,
+        r.reindex_seconds
     );
     println!(
         "  ratio Shuyuan/raw {ratio:.2}  (target ≥ {TARGET_INDEX_RATIO})          {}",

@@ -59,6 +59,17 @@ impl GenerationWriter {
     pub fn shared(&self) -> Arc<Mutex<IndexWriter<TantivyDocument>>> {
         self.writer.clone()
     }
+
+    /// Blocks until the merges running on this generation's segments are done, then releases
+    /// the writer. Fails if a clone of [`shared`](Self::shared) is still held.
+    pub fn wait_for_merges(self) -> anyhow::Result<()> {
+        let writer = Arc::try_unwrap(self.writer)
+            .map_err(|_| anyhow::anyhow!("the index writer is still shared"))?
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("index writer lock poisoned"))?;
+        writer.wait_merging_threads()?;
+        Ok(())
+    }
 }
 
 /// Runs until `shutdown`, applying the log as it grows. `wake` is signalled by local catalog
@@ -199,6 +210,9 @@ async fn read_batch(
 /// are read, and whatever changes later has a later log entry. Nothing is visible, and no
 /// `seq` recorded, until the commit: a crash before it loses only work that the next start
 /// redoes.
+///
+/// A call whose first batch is full defers the writer's merges; the call that finds the log
+/// drained lets them run (see [`merge_policy`]).
 pub async fn apply_once(
     service: &SearchService,
     catalog: &Catalog,
@@ -508,9 +522,7 @@ mod tests {
         // The log is drained: the next call finds nothing, and lets the segments merge.
         assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 0);
         assert!(policy_of(&state).starts_with("LogMergePolicy"));
-        let shared = state.take_writer().unwrap().shared();
-        let writer = Arc::try_unwrap(shared).ok().unwrap().into_inner().unwrap();
-        writer.wait_merging_threads().unwrap();
+        state.take_writer().unwrap().wait_for_merges().unwrap();
         let open = service.snapshot();
         open.reload().unwrap();
         let searcher = open.reader.searcher();
