@@ -123,7 +123,7 @@ struct SizeResult {
     setup_seconds: f64,
     shuyuan: IndexRun,
     breakdown: Breakdown,
-    /// `shuyuan reindex` of the same catalog, until the new generation is live.
+    /// `shuyuan reindex` of the same catalog, until the new generation could go live.
     reindex_seconds: f64,
     raw: IndexRun,
     pg: PgLoad,

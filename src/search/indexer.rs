@@ -115,11 +115,11 @@ pub const PIPELINED_BATCHES: usize = 32;
 const MAX_SEGMENTS_WITHOUT_MERGES: usize = 48;
 
 /// The writer's merge policy, deferring merges or not. A catch-up (a call whose first batch
-/// came back full, so more is likely behind it) defers merges until the log drains: the segments its
-/// commits make would be merged, and those merges merged again, while the same cores are
-/// needed to index (in one 1M-course catch-up a merge took ~9 s of CPU from its middle). Once
-/// the log is drained, a commit under tantivy's default policy merges everything once. A live
-/// server's batches are small, so it always merges.
+/// came back full, so more is likely behind it) defers merges until the log drains: otherwise
+/// the segments its commits make are merged, and those merges merged again, while the same
+/// cores are needed to index (in one 1M-course catch-up a merge took ~9 s of CPU from its
+/// middle). Once the log is drained, a commit under tantivy's default policy merges everything
+/// once. A live server's batches are small, so it always merges.
 fn merge_policy(defer: bool) -> Box<dyn MergePolicy> {
     if defer {
         Box::new(NoMergePolicy)
