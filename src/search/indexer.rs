@@ -133,8 +133,9 @@ fn merge_policy(defer: bool) -> Box<dyn MergePolicy> {
 pub struct IndexerState {
     writer: Option<GenerationWriter>,
     read_ahead: Option<ReadAhead>,
-    /// Whether the writer's last commit was made with merges deferred (see [`merge_policy`]).
-    merges_deferred: bool,
+    /// Whether segments may be waiting for merges that no commit has let tantivy consider: the
+    /// last commit deferred them (see [`merge_policy`]), or the writer is new.
+    merges_pending: bool,
     /// Log entries per batch ([`BATCH`]) and batches per commit ([`PIPELINED_BATCHES`]).
     batch: u32,
     batches_per_commit: usize,
@@ -145,7 +146,7 @@ impl Default for IndexerState {
         IndexerState {
             writer: None,
             read_ahead: None,
-            merges_deferred: false,
+            merges_pending: false,
             batch: BATCH,
             batches_per_commit: PIPELINED_BATCHES,
         }
@@ -156,7 +157,7 @@ impl IndexerState {
     /// The writer, once a call has opened one; the caller may take it to wait for merges.
     pub fn take_writer(&mut self) -> Option<GenerationWriter> {
         self.read_ahead = None;
-        self.merges_deferred = false;
+        self.merges_pending = false;
         self.writer.take()
     }
 }
@@ -212,7 +213,7 @@ async fn read_batch(
 /// redoes.
 ///
 /// A call whose first batch is full defers the writer's merges; the call that finds the log
-/// drained lets them run (see [`merge_policy`]).
+/// drained lets them run (see [`merge_policy`]), as does the first call of a new writer.
 pub async fn apply_once(
     service: &SearchService,
     catalog: &Catalog,
@@ -230,6 +231,10 @@ pub async fn apply_once(
         // Release the previous generation's lock before taking the new one.
         state.writer = None;
         state.writer = Some(GenerationWriter::open(&open)?);
+        // Tantivy considers merges only after a commit, and a new writer may find segments an
+        // earlier one left unmerged: a reindex commits once and does not wait for its merges,
+        // a restart cuts a catch-up's deferral short.
+        state.merges_pending = true;
     }
     let writer = state.writer.as_ref().expect("set just above").shared();
     let applied = open.applied_seq()?;
@@ -242,18 +247,19 @@ pub async fn apply_once(
         _ => read_batch(catalog, &open, applied, state.batch).await?,
     };
     let Some(mut batch) = first else {
-        if state.merges_deferred {
-            // The catch-up ended on a full batch, so its last commit deferred merges too:
-            // commit nothing under the default policy, which merges what it left.
+        if state.merges_pending {
+            // Commit nothing under the default policy, which merges what is left: a catch-up
+            // that ended on a full batch deferred merges in its last commit too.
             lock(&writer)?.set_merge_policy(merge_policy(false));
             commit(open, writer, applied).await?;
-            state.merges_deferred = false;
+            state.merges_pending = false;
         }
         return Ok(0);
     };
     let segments = open.reader.searcher().segment_readers().len();
-    state.merges_deferred = batch.full && segments < MAX_SEGMENTS_WITHOUT_MERGES;
-    lock(&writer)?.set_merge_policy(merge_policy(state.merges_deferred));
+    let defer = batch.full && segments < MAX_SEGMENTS_WITHOUT_MERGES;
+    state.merges_pending = defer;
+    lock(&writer)?.set_merge_policy(merge_policy(defer));
     let mut added_batches = 0;
     let last_seq = loop {
         let seq = batch.last_seq;
@@ -278,7 +284,7 @@ pub async fn apply_once(
     if added_batches < state.batches_per_commit {
         // The log was drained: commit alone, merging what a catch-up deferred.
         lock(&writer)?.set_merge_policy(merge_policy(false));
-        state.merges_deferred = false;
+        state.merges_pending = false;
         commit(open, writer, last_seq).await?;
     } else {
         let (committed, ahead) = tokio::join!(
@@ -498,19 +504,18 @@ mod tests {
         format!("{policy:?}")
     }
 
-    #[tokio::test]
-    async fn a_catch_up_merges_segments_only_once_the_log_is_drained() {
-        let dir = tempfile::tempdir().unwrap();
-        let (catalog, service, _) = catalog_with_courses(dir.path(), 20).await;
-        // One commit per batch of two: ten commits, each at least one segment, are more than
-        // the eight segments of one size that make tantivy's default policy merge.
+    /// Applies the first ten batches of two of a catch-up, one commit each, and checks that
+    /// none of them merged.
+    async fn ten_commits_of_a_catch_up(service: &SearchService, catalog: &Catalog) -> IndexerState {
+        // Ten commits, each at least one segment, are more than the eight segments of one
+        // size that make tantivy's default policy merge.
         let mut state = IndexerState {
             batch: 2,
             batches_per_commit: 1,
             ..IndexerState::default()
         };
         for commits in 1..=10 {
-            assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 1);
+            assert_eq!(apply_once(service, catalog, &mut state).await.unwrap(), 1);
             assert!(policy_of(&state).starts_with("NoMergePolicy"));
             let segments = service.snapshot().reader.searcher().segment_readers().len();
             assert!(
@@ -518,16 +523,28 @@ mod tests {
                 "{segments} segments after {commits} commits"
             );
         }
+        state
+    }
+
+    /// Waits for the writer's merges and returns the segments searchable then.
+    fn segments_once_merged(service: &SearchService, state: &mut IndexerState) -> usize {
+        state.take_writer().unwrap().wait_for_merges().unwrap();
+        let open = service.snapshot();
+        open.reload().unwrap();
+        open.reader.searcher().segment_readers().len()
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_merges_segments_only_once_the_log_is_drained() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, service, _) = catalog_with_courses(dir.path(), 20).await;
+        let mut state = ten_commits_of_a_catch_up(&service, &catalog).await;
 
         // The log is drained: the next call finds nothing, and lets the segments merge.
         assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 0);
         assert!(policy_of(&state).starts_with("LogMergePolicy"));
-        state.take_writer().unwrap().wait_for_merges().unwrap();
-        let open = service.snapshot();
-        open.reload().unwrap();
-        let searcher = open.reader.searcher();
-        assert_eq!(searcher.segment_readers().len(), 1);
-        assert_eq!(searcher.num_docs(), 20);
+        assert_eq!(segments_once_merged(&service, &mut state), 1);
+        assert_eq!(service.snapshot().reader.searcher().num_docs(), 20);
 
         // A live change afterwards is a batch smaller than asked for: merges stay on.
         let mut state = IndexerState::default();
@@ -538,5 +555,18 @@ mod tests {
         assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 1);
         assert!(policy_of(&state).starts_with("LogMergePolicy"));
         assert_eq!(service.snapshot().reader.searcher().num_docs(), 21);
+    }
+
+    #[tokio::test]
+    async fn a_new_writer_merges_the_segments_an_earlier_one_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (catalog, service, _) = catalog_with_courses(dir.path(), 20).await;
+        // The catch-up's writer goes before a call has found the log drained: a restart.
+        drop(ten_commits_of_a_catch_up(&service, &catalog).await);
+
+        let mut state = IndexerState::default();
+        assert_eq!(apply_once(&service, &catalog, &mut state).await.unwrap(), 0);
+        assert_eq!(segments_once_merged(&service, &mut state), 1);
+        assert_eq!(service.snapshot().reader.searcher().num_docs(), 20);
     }
 }
