@@ -319,9 +319,11 @@ pub fn raw_variant(
             reader.reload()?;
         }
     }
-    writer.set_merge_policy(Box::new(
-        tantivy::merge_policy::DefaultMergePolicy::default(),
-    ));
+    if commit_every.is_some() {
+        writer.set_merge_policy(Box::new(
+            tantivy::merge_policy::DefaultMergePolicy::default(),
+        ));
+    }
     writer.commit()?;
     reader.reload()?;
     let seconds = started.elapsed().as_secs_f64();

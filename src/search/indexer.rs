@@ -256,10 +256,10 @@ pub async fn apply_once(
         }
         return Ok(0);
     };
-    let segments = open.reader.searcher().segment_readers().len();
-    let defer = batch.full && segments < MAX_SEGMENTS_WITHOUT_MERGES;
-    state.merges_pending = defer;
+    let defer =
+        batch.full && open.reader.searcher().segment_readers().len() < MAX_SEGMENTS_WITHOUT_MERGES;
     lock(&writer)?.set_merge_policy(merge_policy(defer));
+    state.merges_pending = defer;
     let mut added_batches = 0;
     let last_seq = loop {
         let seq = batch.last_seq;
@@ -283,8 +283,10 @@ pub async fn apply_once(
     };
     if added_batches < state.batches_per_commit {
         // The log was drained: commit alone, merging what a catch-up deferred.
-        lock(&writer)?.set_merge_policy(merge_policy(false));
-        state.merges_pending = false;
+        if state.merges_pending {
+            lock(&writer)?.set_merge_policy(merge_policy(false));
+            state.merges_pending = false;
+        }
         commit(open, writer, last_seq).await?;
     } else {
         let (committed, ahead) = tokio::join!(
