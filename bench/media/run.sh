@@ -62,14 +62,18 @@ WARMUP_SECONDS=${BENCH_WARMUP:-$d_warmup}                    # unrecorded run be
 SEQ_DOWNLOADS=${BENCH_SEQ_DOWNLOADS:-$d_seq}                 # whole-file downloads per run
 UPLOAD_PAUSE=${BENCH_UPLOAD_PAUSE:-5}                        # seconds before each upload and dd
 UPLOAD_MEMORY=${BENCH_UPLOAD_MEMORY:-cold,warm}              # states to measure: see prepare_memory
-SERVER_CPU=${BENCH_SERVER_CPU:-1}                            # core for shuyuan, nginx and dd
-CLIENT_CPU=${BENCH_CLIENT_CPU:-0}                            # core for wrk and curl
+SERVER_CPU=${BENCH_SERVER_CPU:-1}                            # core for shuyuan and nginx streaming
+CLIENT_CPU=${BENCH_CLIENT_CPU:-0}                            # core for wrk, curl and the upload client
+UPLOAD_CPUS=${BENCH_UPLOAD_CPUS:-all}                        # cores for shuyuan uploading and dd
+UPLOAD_CLIENT=${BENCH_UPLOAD_CLIENT:-sendfile}               # sendfile (put-sendfile.py) or curl
 TMP_PARENT=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}                  # where data and test files go
 for n in CLIENTS ROUNDS UPLOAD_ROUNDS UPLOAD_PAUSE RANDOM_SECONDS WARMUP_SECONDS SEQ_DOWNLOADS SERVER_CPU CLIENT_CPU; do
     [[ ${!n} =~ ^[0-9]+$ ]] || die "$n must be a whole number, not '${!n}'"
 done
 ((ROUNDS >= 1 && UPLOAD_ROUNDS >= 1 && RANDOM_SECONDS >= 1 && SEQ_DOWNLOADS >= 1 && CLIENTS >= 1)) ||
     die "rounds, seconds, downloads and clients must be at least 1"
+[[ $UPLOAD_CLIENT =~ ^(sendfile|curl)$ ]] || die "BENCH_UPLOAD_CLIENT must be sendfile or curl, not '$UPLOAD_CLIENT'"
+[[ $UPLOAD_CPUS == all || $UPLOAD_CPUS =~ ^[0-9][0-9,-]*$ ]] || die "BENCH_UPLOAD_CPUS must be all or a taskset list, not '$UPLOAD_CPUS'"
 [[ $UPLOAD_MEMORY =~ ^(cold|warm)(,(cold|warm))*$ ]] || die "BENCH_UPLOAD_MEMORY must list cold and/or warm, not '$UPLOAD_MEMORY'"
 ((STREAM_BYTES >= RANGE_BYTES && RANGE_BYTES > 0)) || die "the streamed object is smaller than one range"
 
@@ -87,6 +91,7 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_packages+=(nginx
 command -v taskset >/dev/null || need_packages+=(util-linux)
 command -v curl >/dev/null || need_packages+=(curl)
 command -v jq >/dev/null || need_packages+=(jq)
+[[ $UPLOAD_CLIENT != sendfile ]] || command -v python3 >/dev/null || need_packages+=(python3)
 if ((${#need_packages[@]})); then
     say "installing ${need_packages[*]} (apt-get)"
     command -v apt-get >/dev/null || die "missing ${need_packages[*]} and no apt-get to install them"
@@ -102,6 +107,10 @@ CPUS=$(nproc --all)
 ((SERVER_CPU != CLIENT_CPU)) || say "warning: server and load generator share core $SERVER_CPU"
 on_server_cpu() { taskset -c "$SERVER_CPU" "$@"; }
 on_client_cpu() { taskset -c "$CLIENT_CPU" "$@"; }
+# Uploads and dd run on every core unless told otherwise: the server hashes on one thread while
+# it receives and writes on others, as dd leaves writeback to the kernel's threads.
+upload_cpu_list() { if [[ $UPLOAD_CPUS == all ]]; then echo "0-$((CPUS - 1))"; else echo "$UPLOAD_CPUS"; fi; }
+on_upload_cpus() { taskset -c "$(upload_cpu_list)" "$@"; }
 
 if [[ -n ${BENCH_BIN:-} ]]; then
     BIN=$BENCH_BIN
@@ -194,10 +203,10 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # A fresh server for every measurement: VmHWM (the peak) cannot be reset.
 SY_PID="" SY_URL=""
-start_shuyuan() {
-    local port
+start_shuyuan() { # [CORES: a taskset list, default the server core]
+    local port cores=${1:-$SERVER_CPU}
     port=$(free_port)
-    (cd "$WORK" && SHUYUAN_SERVER__LISTEN="127.0.0.1:$port" exec taskset -c "$SERVER_CPU" "$BIN" serve) \
+    (cd "$WORK" && SHUYUAN_SERVER__LISTEN="127.0.0.1:$port" exec taskset -c "$cores" "$BIN" serve) \
         >>"$WORK/shuyuan.log" 2>&1 &
     SY_PID=$!
     PIDS+=("$SY_PID")
@@ -273,7 +282,7 @@ make_file() { # PATH BYTES: random bytes
     [[ $(stat -c %s "$1") == "$2" ]] || die "could not write $1"
 }
 
-cpu_ticks() { # "busy total" of one core, from /proc/stat
+cpu_ticks() { # "busy total" of one core, or of all with no argument, from /proc/stat
     awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
 }
 busy_pct() { # BEFORE AFTER, each "busy total"
@@ -290,7 +299,7 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 now_ns() { date +%s%N; }
 
-say "work dir $WORK; binary $BIN; server on core $SERVER_CPU, clients on core $CLIENT_CPU"
+say "work dir $WORK; binary $BIN; streaming server on core $SERVER_CPU, clients on core $CLIENT_CPU; uploads and dd on cores $(upload_cpu_list), upload client $UPLOAD_CLIENT"
 say "sizes: stream $(human "$STREAM_BYTES"), upload $(human "$UPLOAD_BYTES"), RSS $(human "$RSS_SMALL") vs $(human "$RSS_LARGE"); $ROUNDS streaming and $UPLOAD_ROUNDS upload round(s), ${RANDOM_SECONDS} s per random-range run; uploads measured $UPLOAD_MEMORY"
 read -r load1 _ </proc/loadavg
 if awk -v l="$load1" 'BEGIN { exit !(l > 0.5) }'; then
@@ -317,8 +326,13 @@ COURSE=$(curl -sS -X POST "$SY_URL/api/v1/courses" "${AUTH[@]}" -H 'Content-Type
 [[ -n $COURSE ]] || die "could not create the course"
 
 upload() { # FILE NAME OUTFILE -> prints "http_code seconds"
-    on_client_cpu curl -sS -T "$1" -H 'Expect:' "${AUTH[@]}" -o "$3" -w '%{http_code} %{time_total}\n' \
-        --max-time 3600 "$SY_URL/api/v1/courses/$COURSE/files/$2"
+    if [[ $UPLOAD_CLIENT == sendfile ]]; then
+        on_client_cpu python3 "$HERE/put-sendfile.py" "$SY_URL/api/v1/courses/$COURSE/files/$2" "$1" "$3" \
+            "Authorization: Bearer $TOKEN"
+    else
+        on_client_cpu curl -sS -T "$1" -H 'Expect:' "${AUTH[@]}" -o "$3" -w '%{http_code} %{time_total}\n' \
+            --max-time 3600 "$SY_URL/api/v1/courses/$COURSE/files/$2"
+    fi
 }
 
 make_file "$WORK/stream.bin" "$STREAM_BYTES"
@@ -468,16 +482,23 @@ rm -f -- "${objects[0]}" "$WORK/www/stream.bin"
 # file is deleted afterwards and the dirty pages written out, so no run pays for the previous
 # one's writeback.
 M_SECS="" M_IDLE="" M_PEAK="" M_NOTE="" M_BUSY=""
+# How busy the machine was (all cores) during an upload or dd, or the one server core they are
+# pinned to.
+if [[ $UPLOAD_CPUS =~ ^[0-9]+$ ]]; then
+    UPLOAD_BUSY_CPU=$UPLOAD_CPUS UPLOAD_BUSY_WHAT="core $UPLOAD_CPUS"
+else
+    UPLOAD_BUSY_CPU="" UPLOAD_BUSY_WHAT="cores $(upload_cpu_list)"
+fi
 measured_upload() { # FILE NAME [COMMAND to run just before the upload]
     local file=$1 name=$2 before=${3:-} idle code secs id c0 c1
-    start_shuyuan
+    start_shuyuan "$(upload_cpu_list)"
     curl -sS -o /dev/null "${AUTH[@]}" "$SY_URL/api/v1/me"
     [[ -z $before ]] || "$before"
     begin_peak "$SY_PID"
     idle=$P_IDLE
-    c0=$(cpu_ticks "$SERVER_CPU")
+    c0=$(cpu_ticks "$UPLOAD_BUSY_CPU")
     read -r code secs < <(upload "$file" "$name" "$WORK/upload.json")
-    c1=$(cpu_ticks "$SERVER_CPU")
+    c1=$(cpu_ticks "$UPLOAD_BUSY_CPU")
     M_BUSY=$(busy_pct "$c0" "$c1")
     end_peak "$SY_PID"
     [[ $code == 201 ]] || die "uploading $name answered $code: $(cat "$WORK/upload.json")"
@@ -501,7 +522,7 @@ measured_upload() { # FILE NAME [COMMAND to run just before the upload]
 #         core: both reuse pages freed a moment ago, as on a machine without a hypervisor.
 prepare_memory() {
     if [[ $MEMORY_STATE == warm ]]; then
-        on_server_cpu dd if=/dev/zero of="$WORK/data/scratch.bin" bs=8M \
+        on_upload_cpus dd if=/dev/zero of="$WORK/data/scratch.bin" bs=8M \
             count=$(((UPLOAD_BYTES + (8 << 20) - 1) / (8 << 20))) status=none
         rm -f "$WORK/data/scratch.bin"
     else
@@ -525,19 +546,19 @@ for MEMORY_STATE in ${UPLOAD_MEMORY//,/ }; do
                 UP_SY+=("$(mibps "$UPLOAD_BYTES" "$secs")")
                 UP_IDLE+=("$idle")
                 UP_DELTA+=("$((peak - idle))")
-                say "$MEMORY_STATE round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s (server core ${M_BUSY}% busy); RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB ($M_NOTE)"
+                say "$MEMORY_STATE round $round shuyuan: PUT $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_SY[-1]} MiB/s ($UPLOAD_BUSY_WHAT ${M_BUSY}% busy); RSS idle $(mib "$idle") MiB, peak $(mib "$peak") MiB ($M_NOTE)"
             else
                 prepare_memory
-                c0=$(cpu_ticks "$SERVER_CPU")
+                c0=$(cpu_ticks "$UPLOAD_BUSY_CPU")
                 t0=$(now_ns)
-                on_server_cpu dd if="$WORK/upload.bin" of="$WORK/data/dd-copy.bin" bs=8M conv=fsync status=none
+                on_upload_cpus dd if="$WORK/upload.bin" of="$WORK/data/dd-copy.bin" bs=8M conv=fsync status=none
                 t1=$(now_ns)
-                c1=$(cpu_ticks "$SERVER_CPU")
+                c1=$(cpu_ticks "$UPLOAD_BUSY_CPU")
                 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
                 rm -f "$WORK/data/dd-copy.bin"
                 sync
                 UP_DD+=("$(mibps "$UPLOAD_BYTES" "$secs")")
-                say "$MEMORY_STATE round $round dd: $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_DD[-1]} MiB/s (server core $(busy_pct "$c0" "$c1")% busy)"
+                say "$MEMORY_STATE round $round dd: $(human "$UPLOAD_BYTES") in ${secs} s = ${UP_DD[-1]} MiB/s ($UPLOAD_BUSY_WHAT $(busy_pct "$c0" "$c1")% busy)"
             fi
         done
         i=$((round - 1))

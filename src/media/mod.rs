@@ -9,6 +9,7 @@
 
 pub mod content;
 pub mod delivery;
+mod digest;
 mod local_read;
 mod local_write;
 pub mod routes;

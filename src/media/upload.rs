@@ -6,10 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use object_store::buffered::BufWriter;
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::content::{SNIFF_BYTES, check_leading_bytes};
+use super::digest::{BodyDigest, DigestInterrupted};
 use super::local_write::LocalUpload;
 use super::{MediaKey, MediaStore};
 
@@ -131,6 +131,12 @@ impl ObjectWriter {
     }
 }
 
+impl From<DigestInterrupted> for UploadError {
+    fn from(_: DigestInterrupted) -> Self {
+        UploadError::Interrupted("the server is shutting down".into())
+    }
+}
+
 impl From<std::io::Error> for UploadError {
     fn from(error: std::io::Error) -> Self {
         UploadError::Store(format!("writing to the local object directory: {error}"))
@@ -147,7 +153,7 @@ where
     E: std::fmt::Display,
 {
     let mut body = std::pin::pin!(body);
-    let mut hasher = Sha256::new();
+    let mut digest = BodyDigest::new();
     let mut size: u64 = 0;
     let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
     let mut content_type: Option<String> = None;
@@ -167,7 +173,7 @@ where
                 content_type = Some(decide_content_type(rules.declared_content_type, &head)?);
             }
         }
-        hasher.update(&chunk);
+        digest.update(&chunk).await?;
         writer.put(chunk).await?;
     }
     if size == 0 {
@@ -177,7 +183,7 @@ where
         Some(decided) => decided,
         None => decide_content_type(rules.declared_content_type, &head)?,
     };
-    let sha256: [u8; 32] = hasher.finalize().into();
+    let sha256 = digest.finalize().await?;
     if rules
         .expected_sha256
         .is_some_and(|expected| expected != sha256)
