@@ -518,8 +518,8 @@ measured_upload() { # FILE NAME [COMMAND to run just before the upload]
 # started at once after the previous `dd` in every other round. Now every measured upload and
 # `dd` starts from one of two states, and both are measured (UPLOAD_MEMORY):
 #   cold  UPLOAD_PAUSE seconds after the previous run's cleanup: both pay the host's faults;
-#   warm  just after writing and deleting a scratch file of the upload's size on the server's
-#         core: both reuse pages freed a moment ago, as on a machine without a hypervisor.
+#   warm  just after writing and deleting a scratch file of the upload's size on the upload
+#         cores: both reuse pages freed a moment ago, as on a machine without a hypervisor.
 prepare_memory() {
     if [[ $MEMORY_STATE == warm ]]; then
         on_upload_cpus dd if=/dev/zero of="$WORK/data/scratch.bin" bs=8M \
