@@ -27,8 +27,11 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// also what a client can make a socket hold while it sends a message in fragments.
 pub const READ_LIMIT_BYTES: usize = 2 * MAX_FRAME_BYTES;
 /// tungstenite's read buffer. Its default, 128 KiB, is zero-filled before a read and kept for
-/// the socket's life: most of an idle socket's memory.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// the socket's life: most of an idle socket's memory. tungstenite also zero-fills its free
+/// part on every poll of the socket, which here follows every batch of room events. A longer
+/// frame is read in several reads, which costs little: clients send rarely beside what they
+/// receive. 1 KiB instead of 4 KiB saved 2.8 KiB per idle socket (bench/README.md, "Circles").
+pub const READ_BUFFER_BYTES: usize = 1024;
 /// What tungstenite gathers before it writes to the socket, when frames are fed without a
 /// flush (a batch of queued events). Its default, 128 KiB, would let one burst of long
 /// messages grow a socket's write buffer to that size, and the buffer keeps its size for good.
