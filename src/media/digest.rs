@@ -11,14 +11,12 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
-/// Bytes gathered before they are hashed as one blocking task: large enough that handing a
-/// batch to another thread costs nothing beside hashing it (~0.5 ms), small enough that a
-/// batch held for hashing adds little to an upload's memory.
-const BATCH_BYTES: usize = 1024 * 1024;
+#[cfg(test)]
+use super::batch::BATCH_BYTES;
+use super::batch::Batch;
 
 pub(super) struct BodyDigest {
-    batch: Vec<Bytes>,
-    batch_bytes: usize,
+    batch: Batch,
     /// The hasher while no batch is being hashed.
     idle: Option<Sha256>,
     /// The batch being hashed, which owns the hasher until it returns it.
@@ -28,8 +26,7 @@ pub(super) struct BodyDigest {
 impl BodyDigest {
     pub(super) fn new() -> BodyDigest {
         BodyDigest {
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
             idle: Some(Sha256::new()),
             in_flight: None,
         }
@@ -38,9 +35,7 @@ impl BodyDigest {
     /// Adds `chunk`; once a batch has gathered, waits for the previous batch's hashing (if it
     /// is behind) and starts the next.
     pub(super) async fn update(&mut self, chunk: &Bytes) -> Result<(), DigestInterrupted> {
-        self.batch_bytes += chunk.len();
-        self.batch.push(chunk.clone());
-        if self.batch_bytes >= BATCH_BYTES {
+        if self.batch.push(chunk.clone()) {
             self.hash_batch().await?;
         }
         Ok(())
@@ -55,8 +50,7 @@ impl BodyDigest {
 
     async fn hash_batch(&mut self) -> Result<(), DigestInterrupted> {
         let mut hasher = self.take_hasher().await?;
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_bytes = 0;
+        let (batch, _) = self.batch.take();
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             for chunk in &batch {
                 hasher.update(chunk);

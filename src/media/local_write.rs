@@ -21,13 +21,14 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+#[cfg(test)]
+use super::batch::BATCH_BYTES;
+use super::batch::Batch;
+
 /// Appended to an object's path to name its staging file. `object_store`'s local listing skips
 /// file names that end in `#` and digits (its own staging files), and `MediaKey::parse_stored`
 /// refuses them, so nothing mistakes an unfinished upload for an object.
 const STAGING_SUFFIX: &str = "#0";
-
-/// Bytes gathered before they go to the disk as one blocking task.
-const BATCH_BYTES: usize = 1024 * 1024;
 
 /// Writeback is started after each this many bytes: large enough for sequential disk writes,
 /// small enough that little is left for the final flush.
@@ -54,8 +55,7 @@ pub(super) async fn staging_modified(target: &Path) -> Option<SystemTime> {
 /// sweep, through the upload's pending row.
 pub(super) struct LocalUpload {
     /// Chunks not yet handed to a write.
-    batch: Vec<Bytes>,
-    batch_bytes: usize,
+    batch: Batch,
     /// The last write started, which owns the file until it returns it; `None` before the
     /// first write (which creates the file) and while the file is in hand.
     in_flight: Option<JoinHandle<io::Result<File>>>,
@@ -72,8 +72,7 @@ impl LocalUpload {
     /// Starts writing the object at `target`, a path inside the store directory `root`.
     pub(super) fn start(root: PathBuf, target: PathBuf) -> LocalUpload {
         LocalUpload {
-            batch: Vec::new(),
-            batch_bytes: 0,
+            batch: Batch::default(),
             in_flight: None,
             written: 0,
             writeback_from: 0,
@@ -87,9 +86,7 @@ impl LocalUpload {
     /// Adds `chunk`; once a batch has gathered, waits for the previous write (if the disk is
     /// behind) and starts the next.
     pub(super) async fn put(&mut self, chunk: Bytes) -> io::Result<()> {
-        self.batch_bytes += chunk.len();
-        self.batch.push(chunk);
-        if self.batch_bytes >= BATCH_BYTES {
+        if self.batch.push(chunk) {
             self.write_batch().await?;
         }
         Ok(())
@@ -97,8 +94,8 @@ impl LocalUpload {
 
     async fn write_batch(&mut self) -> io::Result<()> {
         let file = self.take_file().await?;
-        let batch = std::mem::take(&mut self.batch);
-        self.written += std::mem::take(&mut self.batch_bytes) as u64;
+        let (batch, bytes) = self.batch.take();
+        self.written += bytes as u64;
         let writeback = (self.written - self.writeback_from >= WRITEBACK_BYTES).then(|| {
             let range = (self.writeback_from, self.written - self.writeback_from);
             self.writeback_from = self.written;

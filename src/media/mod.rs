@@ -7,6 +7,7 @@
 //!
 //! Depends on nothing else in the crate but `config`; `catalog` decides what to store.
 
+mod batch;
 pub mod content;
 pub mod delivery;
 mod digest;
