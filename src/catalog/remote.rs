@@ -16,6 +16,7 @@ use super::model::CourseFields;
 use super::store::{self, to_json};
 use crate::accounts::store::parse_uuid;
 use crate::db::Backend;
+use crate::db::copy::{CopyRows, copy_in};
 use crate::media::MediaKey;
 use crate::media::content::FileKind;
 
@@ -303,12 +304,7 @@ pub async fn apply_batch(
         }
         query.execute(&mut *conn).await?;
     }
-    // A federated course has no local institution, so its row needs no foreign-key lookup.
-    crate::db::use_generic_plans(conn, backend, true).await?;
-    for chunk in inserts.chunks(store::rows_per_statement(backend, COURSE_VALUES)) {
-        insert_courses(conn, chunk).await?;
-    }
-    crate::db::use_generic_plans(conn, backend, false).await?;
+    insert_courses(conn, backend, &inserts).await?;
     for course in &updates {
         update_course(conn, course).await?;
     }
@@ -330,9 +326,7 @@ pub async fn apply_batch(
     if generic_files {
         crate::db::use_generic_plans(conn, backend, true).await?;
     }
-    for chunk in file_inserts.chunks(store::rows_per_statement(backend, FILE_VALUES)) {
-        insert_files(conn, chunk).await?;
-    }
+    insert_files(conn, backend, &file_inserts).await?;
     if generic_files {
         crate::db::use_generic_plans(conn, backend, false).await?;
     }
@@ -368,22 +362,56 @@ fn course_binds<'q>(
     query
 }
 
+const COURSE_COLUMNS: &str = "id, origin, title, description, subjects, audience, level, \
+     languages, license, tags, credits, region, version, created_at, updated_at, \
+     remote_institution_slug, remote_institution_name";
 const COURSE_VALUES: usize = 17;
 
+/// Inserts new courses: `COPY` on PostgreSQL (the bulk of a catch-up's writes, see
+/// `db::copy`), multi-row `INSERT`s on SQLite.
 async fn insert_courses(
     conn: &mut AnyConnection,
+    backend: Backend,
     courses: &[&RemoteCourse],
 ) -> Result<(), sqlx::Error> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO courses (id, origin, title, description, subjects, audience, level, \
-         languages, license, tags, credits, region, version, created_at, updated_at, \
-         remote_institution_slug, remote_institution_name) VALUES {}",
-        store::value_rows(courses.len(), COURSE_VALUES)
-    )));
-    for course in courses {
-        query = course_binds(query, course);
+    if backend == Backend::Postgres {
+        let mut rows = CopyRows::new();
+        for course in courses {
+            let f = &course.fields;
+            let subjects: Vec<&str> = f.subjects.iter().map(|s| s.as_str()).collect();
+            let audience: Vec<&str> = f.audience.iter().map(|a| a.as_str()).collect();
+            rows.text(&course.id.to_string())
+                .text(&course.origin)
+                .text(&f.title)
+                .text(&f.description)
+                .text(&to_json(&subjects))
+                .text(&to_json(&audience))
+                .text(f.level.as_str())
+                .text(&to_json(&f.languages))
+                .text(&f.license)
+                .text(&to_json(&f.tags))
+                .float(f.credits)
+                .text(&course.region)
+                .int(course.origin_version)
+                .int(course.created_at_ms)
+                .int(course.updated_at_ms)
+                .text(&course.institution_slug)
+                .text(&course.institution_name)
+                .end_row();
+        }
+        copy_in(conn, "courses", COURSE_COLUMNS, rows).await?;
+        return Ok(());
     }
-    query.execute(&mut *conn).await?;
+    for chunk in courses.chunks(store::rows_per_statement(backend, COURSE_VALUES)) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO courses ({COURSE_COLUMNS}) VALUES {}",
+            store::value_rows(chunk.len(), COURSE_VALUES)
+        )));
+        for course in chunk {
+            query = course_binds(query, course);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -399,38 +427,64 @@ async fn update_course(conn: &mut AnyConnection, course: &RemoteCourse) -> Resul
     Ok(())
 }
 
+const FILE_COLUMNS: &str = "id, course_id, name, content_type, kind, size, sha256, object_key, \
+     created_at, extraction, stored";
 const FILE_VALUES: usize = 9;
 
+/// Inserts new file rows, not yet extracted or stored: `COPY` on PostgreSQL, multi-row
+/// `INSERT`s on SQLite.
 async fn insert_files(
     conn: &mut AnyConnection,
+    backend: Backend,
     files: &[(&RemoteCourse, &RemoteFile)],
 ) -> Result<(), sqlx::Error> {
-    let rows: Vec<String> = (0..files.len())
-        .map(|i| {
-            format!(
-                "({}, 'none', 0)",
-                store::placeholders(i * FILE_VALUES + 1, FILE_VALUES)
-            )
-        })
-        .collect();
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO course_files (id, course_id, name, content_type, kind, size, sha256, \
-         object_key, created_at, extraction, stored) VALUES {}",
-        rows.join(", ")
-    )));
-    for (course, file) in files {
-        query = query
-            .bind(file.id.to_string())
-            .bind(course.id.to_string())
-            .bind(&file.name)
-            .bind(&file.content_type)
-            .bind(file.kind.as_str())
-            .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
-            .bind(&file.sha256_hex)
-            .bind(MediaKey::file(file.id).as_str().to_owned())
-            .bind(course.updated_at_ms);
+    let size = |file: &RemoteFile| i64::try_from(file.size).unwrap_or(i64::MAX);
+    if backend == Backend::Postgres {
+        let mut rows = CopyRows::new();
+        for (course, file) in files {
+            rows.text(&file.id.to_string())
+                .text(&course.id.to_string())
+                .text(&file.name)
+                .text(&file.content_type)
+                .text(file.kind.as_str())
+                .int(size(file))
+                .text(&file.sha256_hex)
+                .text(MediaKey::file(file.id).as_str())
+                .int(course.updated_at_ms)
+                .text("none")
+                .int(0)
+                .end_row();
+        }
+        copy_in(conn, "course_files", FILE_COLUMNS, rows).await?;
+        return Ok(());
     }
-    query.execute(&mut *conn).await?;
+    for chunk in files.chunks(store::rows_per_statement(backend, FILE_VALUES)) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "({}, 'none', 0)",
+                    store::placeholders(i * FILE_VALUES + 1, FILE_VALUES)
+                )
+            })
+            .collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO course_files ({FILE_COLUMNS}) VALUES {}",
+            rows.join(", ")
+        )));
+        for (course, file) in chunk {
+            query = query
+                .bind(file.id.to_string())
+                .bind(course.id.to_string())
+                .bind(&file.name)
+                .bind(&file.content_type)
+                .bind(file.kind.as_str())
+                .bind(size(file))
+                .bind(&file.sha256_hex)
+                .bind(MediaKey::file(file.id).as_str().to_owned())
+                .bind(course.updated_at_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,8 @@
 //! schema differences live in the two migration folders `migrations/sqlite` and
 //! `migrations/postgres`, and the connection set-up differences live here.
 
+pub mod copy;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;

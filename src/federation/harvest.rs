@@ -131,23 +131,29 @@ impl Federation {
         loop {
             let (next, prepared) = current;
             let entries = prepared.received;
-            let write_started = Instant::now();
-            let (moved, following) = tokio::join!(
-                self.write_page(peer, since, next, prepared, report),
+            let started = Instant::now();
+            // Each stage's own time, to tell which one holds the pipeline up.
+            let ((moved, write_ms), (following, fetch_ms)) = tokio::join!(
                 async {
-                    match self.fetch_page(peer, next, false).await? {
-                        Some((_, page)) => Ok::<_, String>(Some((
-                            page.next,
-                            self.prepare_page(peer, page.entries).await?,
-                        ))),
-                        None => Ok(None),
-                    }
+                    let moved = self.write_page(peer, since, next, prepared, report).await;
+                    (moved, started.elapsed().as_millis())
+                },
+                async {
+                    let following = match self.fetch_page(peer, next, false).await {
+                        Ok(Some((_, page))) => self
+                            .prepare_page(peer, page.entries)
+                            .await
+                            .map(|prepared| Some((page.next, prepared))),
+                        Ok(None) => Ok(None),
+                        Err(error) => Err(error),
+                    };
+                    (following, started.elapsed().as_millis())
                 },
             );
             let moved = moved?;
             tracing::debug!(
-                peer = %peer.server_id, entries, next,
-                write_ms = write_started.elapsed().as_millis(),
+                peer = %peer.server_id, entries, next, write_ms,
+                fetch_and_verify_ms = fetch_ms,
                 "applied a feed page"
             );
             if !moved {
@@ -413,16 +419,24 @@ impl Federation {
             }
         }
         let applied = records.len() as u64;
-        // Kept records reference nothing; see `db::use_generic_plans`.
-        db::use_generic_plans(&mut tx, backend, true)
+        let (replaced, first): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|record| held.contains_key(&record.signed.course_id));
+        store::insert_records(&mut tx, backend, &first, now)
             .await
             .map_err(|e| e.to_string())?;
-        store::save_records(&mut tx, backend, &records, now)
-            .await
-            .map_err(|e| e.to_string())?;
-        db::use_generic_plans(&mut tx, backend, false)
-            .await
-            .map_err(|e| e.to_string())?;
+        if !replaced.is_empty() {
+            // Kept records reference nothing; see `db::use_generic_plans`.
+            db::use_generic_plans(&mut tx, backend, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            store::save_records(&mut tx, backend, &replaced, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            db::use_generic_plans(&mut tx, backend, false)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         store::advance(
             &mut tx,
             peer.id,

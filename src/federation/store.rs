@@ -10,6 +10,7 @@ use super::MediaPolicy;
 use crate::accounts::store::parse_uuid;
 use crate::catalog::store::{placeholders, rows_per_statement, value_rows};
 use crate::db::Backend;
+use crate::db::copy::{CopyRows, copy_in};
 
 /// A peer and what this server knows of its feed.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +320,43 @@ fn records_per_statement(backend: Backend, columns: usize) -> usize {
     rows_per_statement(backend, columns).min(200)
 }
 
+const KEPT_COLUMNS: &str = "origin_key, peer_id, received_at";
+
+/// Keeps records for courses that have none kept yet (ids distinct, none held: see
+/// [`record_versions`]): one `COPY` on PostgreSQL; [`save_records`] on SQLite.
+pub async fn insert_records(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    records: &[StoredRecord],
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    if backend != Backend::Postgres {
+        return save_records(conn, backend, records, now_ms).await;
+    }
+    let mut rows = CopyRows::new();
+    for record in records {
+        let signed = &record.signed;
+        rows.text(&signed.course_id.to_string())
+            .text(&signed.origin)
+            .int(signed.origin_version)
+            .text(&signed.op)
+            .text(&signed.course)
+            .text(&signed.signature)
+            .text(&record.origin_key)
+            .text(&record.peer_id.to_string())
+            .int(now_ms)
+            .end_row();
+    }
+    copy_in(
+        conn,
+        "federated_records",
+        &format!("{SIGNED_COLUMNS}, {KEPT_COLUMNS}"),
+        rows,
+    )
+    .await?;
+    Ok(())
+}
+
 /// Keeps (or replaces) the records, several per statement. Ids must be distinct.
 pub async fn save_records(
     conn: &mut AnyConnection,
@@ -328,7 +366,7 @@ pub async fn save_records(
 ) -> Result<(), sqlx::Error> {
     for chunk in records.chunks(records_per_statement(backend, 9)) {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO federated_records ({SIGNED_COLUMNS}, origin_key, peer_id, received_at) \
+            "INSERT INTO federated_records ({SIGNED_COLUMNS}, {KEPT_COLUMNS}) \
              VALUES {} \
              ON CONFLICT (course_id) DO UPDATE SET origin = excluded.origin, \
              origin_version = excluded.origin_version, op = excluded.op, \

@@ -187,6 +187,48 @@ async fn a_village_course_reaches_the_province_through_the_county_with_edits_and
     assert_eq!(back["rejected"], 0, "{back}");
 }
 
+/// PostgreSQL receives a page with `COPY`, whose text format frames rows with tabs and
+/// newlines and escapes with backslashes; JSON kept for relaying is full of backslashes too.
+#[tokio::test]
+async fn text_with_tabs_newlines_and_backslashes_arrives_unchanged_two_hops_away() {
+    let village = TestApp::spawn().await;
+    let county = TestApp::spawn().await;
+    let province = TestApp::spawn().await;
+    let (staff, course_id) = village.course_with_staff().await;
+    let title = r"C:\课件\N 书院 \t";
+    let description = "第一行\n\t缩进 \\N and \\t\r\nlast \\ line \u{1F38B}";
+    let edited = village
+        .client
+        .patch(village.url(&format!("/api/v1/courses/{course_id}")))
+        .bearer_auth(&staff)
+        .json(&json!({"title": title, "description": description, "tags": ["a\\b"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), StatusCode::OK);
+    let county_admin = county.admin().await;
+    let province_admin = province.admin().await;
+    let village_peer = add_peer(&county, &county_admin, &village.address, "redirect").await;
+    let county_peer = add_peer(&province, &province_admin, &county.address, "redirect").await;
+    let report = synced(&county, &county_admin, &village_peer).await;
+    assert_eq!(report["applied"], 1, "{report}");
+    // The province verifies the village's signature over the record the county kept.
+    let report = synced(&province, &province_admin, &county_peer).await;
+    assert_eq!(report["applied"], 1, "{report}");
+    assert_eq!(report["rejected"], 0, "{report}");
+    for app in [&county, &province] {
+        let course: Value = app
+            .get(&format!("/api/v1/courses/{course_id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(course["title"], title);
+        assert_eq!(course["description"], description);
+        assert_eq!(course["tags"], json!(["a\\b"]));
+    }
+}
+
 #[tokio::test]
 async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
     let village = TestApp::spawn().await;

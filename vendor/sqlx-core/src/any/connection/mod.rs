@@ -34,6 +34,12 @@ impl AnyConnection {
         self.backend.name()
     }
 
+    /// Shuyuan patch: the driver's own connection (e.g. `PgConnection`), to downcast for what
+    /// `Any` does not expose, such as PostgreSQL's `COPY`. See `PATCHED.md`.
+    pub fn driver_mut(&mut self) -> &mut dyn std::any::Any {
+        &mut *self.backend
+    }
+
     pub(crate) fn connect(options: &AnyConnectOptions) -> BoxFuture<'_, crate::Result<Self>> {
         Box::pin(async {
             let driver = crate::any::driver::from_url(&options.database_url)?;
