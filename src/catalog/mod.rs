@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod extraction;
+pub mod file_cache;
 pub mod model;
 pub mod remote;
 pub mod routes;
@@ -42,6 +43,7 @@ use crate::media::content::{FileKind, content_type_from_name, parse_file_name};
 use crate::media::upload::{self, UploadRules};
 use crate::media::{MediaKey, MediaStore};
 pub use error::CatalogError;
+use file_cache::FileCache;
 use model::{
     Audience, Course, CourseFields, CourseFile, Level, Subject, parse_credits, parse_description,
     parse_languages, parse_license, parse_list, parse_tags, parse_title,
@@ -254,6 +256,10 @@ pub struct IncomingFile<'a, S> {
     pub body: S,
 }
 
+/// How long a file looked up for `/media` is served without asking the database again. A
+/// change on this node is seen at once; one made by another node of a cluster within this.
+pub const MEDIA_LOOKUP_TTL: Duration = Duration::from_secs(1);
+
 /// The catalog's handle: cheap to clone, shared by handlers and background tasks.
 #[derive(Clone, Debug)]
 pub struct Catalog {
@@ -269,6 +275,8 @@ pub struct Catalog {
     changes: Arc<watch::Sender<()>>,
     /// Signalled when a file is added, for the text-extraction worker.
     files_added: Arc<Notify>,
+    /// Files looked up for `/media`, forgotten whenever this catalog changes.
+    media_lookups: Arc<FileCache>,
 }
 
 impl Catalog {
@@ -287,6 +295,7 @@ impl Catalog {
             sweep_grace,
             changes: Arc::new(watch::Sender::new(())),
             files_added: Arc::new(Notify::new()),
+            media_lookups: Arc::new(FileCache::new(MEDIA_LOOKUP_TTL)),
         }
     }
 
@@ -332,10 +341,17 @@ impl Catalog {
         &self.db
     }
 
-    /// Wakes this node's followers after a change committed outside these methods (a batch
-    /// of federated courses).
+    /// Wakes this node's followers after a change committed (by these methods, or outside
+    /// them: a batch of federated courses) and forgets the files looked up for `/media`.
     pub fn notify_changed(&self) {
+        self.media_lookups.forget_all();
         self.changes.send_replace(());
+    }
+
+    /// Forgets the files looked up for `/media` after a change to a file row that is no
+    /// change of the catalog (a federated file now mirrored here).
+    pub fn forget_media_lookups(&self) {
+        self.media_lookups.forget_all();
     }
 
     /// Courses by id in any state, with their files (for feeds that read a page at a time).
@@ -443,7 +459,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.send_replace(());
+        self.notify_changed();
         self.course(id).await
     }
 
@@ -540,7 +556,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.send_replace(());
+        self.notify_changed();
         self.course(id).await
     }
 
@@ -563,7 +579,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.send_replace(());
+        self.notify_changed();
         Ok(())
     }
 
@@ -707,7 +723,7 @@ impl Catalog {
         .await?;
         store::delete_pending_upload(&mut tx, &file.object_key).await?;
         tx.commit().await?;
-        self.changes.send_replace(());
+        self.notify_changed();
         self.files_added.notify_one();
         Ok(CommitOutcome::Stored {
             replaced: existing.map(|e| e.object_key),
@@ -749,7 +765,7 @@ impl Catalog {
         )
         .await?;
         tx.commit().await?;
-        self.changes.send_replace(());
+        self.notify_changed();
         if let Some(key) = MediaKey::parse_stored(&file.object_key)
             && let Err(error) = self.media.delete(&key).await
         {
@@ -758,10 +774,19 @@ impl Catalog {
         Ok(())
     }
 
-    /// A file of a live course, for streaming.
-    pub async fn file(&self, file_id: Uuid) -> Result<CourseFile, CatalogError> {
+    /// A file of a live course, for streaming. Kept for up to [`MEDIA_LOOKUP_TTL`] (see
+    /// [`file_cache`]).
+    pub async fn file(&self, file_id: Uuid) -> Result<Arc<CourseFile>, CatalogError> {
+        if let Some(file) = self.media_lookups.get(file_id) {
+            return Ok(file);
+        }
+        let generation = self.media_lookups.generation();
         match store::find_file(self.db.pool(), file_id).await? {
-            Some((file, true)) => Ok(file),
+            Some((file, true)) => {
+                let file = Arc::new(file);
+                self.media_lookups.put(generation, Arc::clone(&file));
+                Ok(file)
+            }
             _ => Err(CatalogError::FileNotFound),
         }
     }

@@ -192,6 +192,7 @@ impl Federation {
                 remote::mark_stored(pool, file.id, &file.sha256_hex)
                     .await
                     .map_err(|e| MirrorError::Failed(e.to_string()))?;
+                self.inner.catalog.forget_media_lookups();
                 tracing::info!(file = %file.id, bytes = done.size, "mirrored a federated file");
                 Ok(())
             }

@@ -376,6 +376,8 @@ async fn identical_bytes_are_idempotent_and_new_bytes_replace_the_old_object() {
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
     assert_eq!(stored_object_count(&app).await, 1);
+    let first_url = first["url"].as_str().unwrap();
+    assert_eq!(app.get(first_url).await.status(), StatusCode::OK);
 
     let replaced = app
         .put_file(&staff, &course_id, "a.txt", payload(2000))
@@ -384,12 +386,10 @@ async fn identical_bytes_are_idempotent_and_new_bytes_replace_the_old_object() {
     let replaced: Value = replaced.json().await.unwrap();
     assert_ne!(replaced["id"], first["id"]);
     assert_eq!(stored_object_count(&app).await, 1, "the old object is gone");
-    assert_problem(
-        app.get(first["url"].as_str().unwrap()).await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_problem(app.get(first_url).await, StatusCode::NOT_FOUND).await;
 
+    let replaced_url = replaced["url"].as_str().unwrap();
+    assert_eq!(app.get(replaced_url).await.status(), StatusCode::OK);
     let deleted = app
         .client
         .delete(app.url(&format!(
@@ -402,6 +402,7 @@ async fn identical_bytes_are_idempotent_and_new_bytes_replace_the_old_object() {
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(stored_object_count(&app).await, 0);
+    assert_problem(app.get(replaced_url).await, StatusCode::NOT_FOUND).await;
 }
 
 /// A raw `PUT` of a file announcing `content_length` bytes, of which only `first` is sent: an
@@ -623,6 +624,9 @@ async fn files_of_a_withdrawn_course_are_no_longer_served() {
         .json()
         .await
         .unwrap();
+    // Served once, so this node holds the lookup (catalog::file_cache) when the course goes.
+    let served = app.get(file["url"].as_str().unwrap()).await;
+    assert_eq!(served.status(), StatusCode::OK);
 
     app.client
         .delete(app.url(&format!("/api/v1/courses/{course_id}")))
