@@ -84,6 +84,10 @@ pub fn parse_description(raw: &str) -> Result<String, String> {
     if raw.chars().count() > 20_000 {
         return Err("is longer than 20000 characters".into());
     }
+    // Line breaks and tabs are text here; NUL is not, and PostgreSQL's text cannot store it.
+    if raw.contains('\0') {
+        return Err("contains a NUL character".into());
+    }
     Ok(raw.trim().to_owned())
 }
 

@@ -398,6 +398,8 @@ mod tests {
             ),
             ("region", serde_json::json!("../etc"), "region"),
             ("title", serde_json::json!(7), "course record"),
+            // PostgreSQL's text cannot hold NUL: such a record would fail its whole page.
+            ("description", serde_json::json!("a\u{0}b"), "description"),
         ];
         for (field, value, expect) in cases {
             let mut course = record();

@@ -28,6 +28,44 @@ async fn staff_publish_a_course_that_everyone_can_read() {
     assert_eq!(course["files"], json!([]));
 }
 
+/// Both databases answer alike: SQLite would store a NUL, PostgreSQL's text refuses one.
+#[tokio::test]
+async fn a_nul_in_a_description_is_422_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (staff, course_id) = app.course_with_staff().await;
+
+    let create = app
+        .post_json_with_token(
+            "/api/v1/courses",
+            &staff,
+            &json!({"institution": "xihu-college", "title": "X", "description": "a\u{0}b"}),
+        )
+        .await;
+    let problem = assert_problem(create, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(failing_fields(&problem), ["description"]);
+
+    let patch = app
+        .client
+        .patch(app.url(&format!("/api/v1/courses/{course_id}")))
+        .bearer_auth(&staff)
+        .json(&json!({"description": "line one\n\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(patch, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(failing_fields(&problem), ["description"]);
+    let course: Value = app
+        .get(&format!("/api/v1/courses/{course_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(course["version"], 1);
+    assert_eq!(course["description"], "");
+    let listed: Value = app.get("/api/v1/courses").await.json().await.unwrap();
+    assert_eq!(listed["courses"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn unknown_vocabulary_is_422_naming_the_value() {
     let app = TestApp::spawn().await;
