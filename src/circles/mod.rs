@@ -370,6 +370,11 @@ impl Circles {
             Ok(body) => body,
             Err(BodyError::Empty) => return Ok(Err(SendRefusal::Empty)),
             Err(BodyError::TooLong) => return Ok(Err(SendRefusal::TooLong)),
+            Err(BodyError::Nul) => {
+                return Ok(Err(SendRefusal::BadFrame(
+                    "a message cannot contain a NUL character".into(),
+                )));
+            }
         };
         if self.send_limiter.check_key(&actor.id).is_err() {
             return Ok(Err(SendRefusal::RateLimited));

@@ -48,6 +48,10 @@ pub fn parse_description(raw: &str) -> Result<String, String> {
     if raw.chars().count() > 2000 {
         return Err("is longer than 2000 characters".into());
     }
+    // PostgreSQL's text cannot store NUL; refused alike on both databases.
+    if raw.contains('\0') {
+        return Err("contains a NUL character".into());
+    }
     Ok(raw.trim().to_owned())
 }
 
@@ -56,6 +60,8 @@ pub fn parse_description(raw: &str) -> Result<String, String> {
 pub enum BodyError {
     Empty,
     TooLong,
+    /// PostgreSQL's text cannot store NUL; refused alike on both databases.
+    Nul,
 }
 
 /// A message body: not blank, at most 4,000 characters. Text is stored as sent (HTML
@@ -66,6 +72,9 @@ pub fn parse_body(raw: &str) -> Result<String, BodyError> {
     }
     if raw.chars().count() > MAX_BODY_CHARS {
         return Err(BodyError::TooLong);
+    }
+    if raw.contains('\0') {
+        return Err(BodyError::Nul);
     }
     Ok(raw.to_owned())
 }
@@ -149,5 +158,8 @@ mod tests {
             Ok(4000)
         );
         assert_eq!(parse_body(&"字".repeat(4001)), Err(BodyError::TooLong));
+        assert_eq!(parse_body("a\u{0}b"), Err(BodyError::Nul));
+        assert!(parse_description("a\u{0}b").is_err());
+        assert_eq!(parse_description("line\n\tnext"), Ok("line\n\tnext".into()));
     }
 }

@@ -247,6 +247,24 @@ async fn concurrent_senders_get_distinct_gapless_seqs() {
     assert_eq!(seqs, (1..=60).collect::<Vec<_>>());
 }
 
+/// Both databases answer alike: SQLite would store a NUL, PostgreSQL's text refuses one.
+#[tokio::test]
+async fn a_nul_in_a_circle_description_is_422_and_creates_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.resident("owner@example.org").await;
+    let refused = app
+        .post_json_with_token(
+            "/api/v1/circles",
+            &owner,
+            &json!({"name": "读书会", "description": "a\u{0}b", "visibility": "public"}),
+        )
+        .await;
+    let problem = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem["errors"][0]["field"], "description", "{problem}");
+    let listed: Value = app.get("/api/v1/circles").await.json().await.unwrap();
+    assert_eq!(listed["circles"], json!([]), "{listed}");
+}
+
 #[tokio::test]
 async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
     let app = TestApp::spawn().await;
@@ -273,6 +291,14 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
                     .into(),
             ),
             "too_long",
+        ),
+        (
+            Ws::Text(
+                json!({"type": "send", "client_id": "z", "body": "a\u{0}b"})
+                    .to_string()
+                    .into(),
+            ),
+            "bad_frame",
         ),
     ] {
         socket.send(frame).await.unwrap();
