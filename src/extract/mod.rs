@@ -176,7 +176,14 @@ impl<'a> Collector<'a> {
     /// Adds a segment unless its text is blank, truncating it (at a char boundary) to what
     /// is left of the character budget. Silently drops it once the collector is full.
     fn push(&mut self, at_ms: Option<u64>, page: Option<u32>, text: &str) {
-        let text = text.trim();
+        // NUL is no text to search, and PostgreSQL's text cannot store it.
+        let without_nul;
+        let text = if text.contains('\0') {
+            without_nul = text.replace('\0', "");
+            without_nul.trim()
+        } else {
+            text.trim()
+        };
         if text.is_empty() || self.is_full() {
             return;
         }
@@ -234,6 +241,14 @@ mod tests {
                 text: "Hello \u{FFFD} world".into()
             }]
         );
+    }
+
+    #[test]
+    fn nul_characters_are_dropped() {
+        let segments = extract("text/plain", b"\0lesson\0 one\0", &Limits::default()).unwrap();
+        assert_eq!(texts(&segments), ["lesson one"]);
+        let segments = extract("text/plain", b"\0\0", &Limits::default()).unwrap();
+        assert!(segments.is_empty());
     }
 
     #[test]
