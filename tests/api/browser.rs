@@ -313,11 +313,8 @@ async fn staff_upload_a_video_in_the_browser_and_a_resident_plays_and_seeks_it()
         .await
         .expect("the upload finishes and offers a link to the course");
     let files: serde_json::Value = app
-        .get(&format!("/api/v1/courses/{course_id}/files"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/courses/{course_id}/files"))
+        .await;
     assert_eq!(files["files"][0]["name"], "taiji-lesson.mp4");
     assert_eq!(files["files"][0]["kind"], "video");
 

@@ -9,12 +9,7 @@ async fn staff_publish_a_course_that_everyone_can_read() {
     let app = TestApp::spawn().await;
     let (_staff, course_id) = app.course_with_staff().await;
 
-    let course: Value = app
-        .get(&format!("/api/v1/courses/{course_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let course: Value = app.get_json(&format!("/api/v1/courses/{course_id}")).await;
 
     assert_eq!(course["title"], "太极拳入门 Tai chi for beginners");
     assert_eq!(course["institution"]["slug"], "xihu-college");
@@ -45,24 +40,18 @@ async fn a_nul_in_a_description_is_422_and_changes_nothing() {
     assert_eq!(failing_fields(&problem), ["description"]);
 
     let patch = app
-        .client
-        .patch(app.url(&format!("/api/v1/courses/{course_id}")))
-        .bearer_auth(&staff)
-        .json(&json!({"description": "line one\n\u{0}"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{course_id}"),
+            &staff,
+            &json!({"description": "line one\n\u{0}"}),
+        )
+        .await;
     let problem = assert_problem(patch, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(failing_fields(&problem), ["description"]);
-    let course: Value = app
-        .get(&format!("/api/v1/courses/{course_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let course: Value = app.get_json(&format!("/api/v1/courses/{course_id}")).await;
     assert_eq!(course["version"], 1);
     assert_eq!(course["description"], "");
-    let listed: Value = app.get("/api/v1/courses").await.json().await.unwrap();
+    let listed: Value = app.get_json("/api/v1/courses").await;
     assert_eq!(listed["courses"].as_array().unwrap().len(), 1);
 }
 
@@ -101,13 +90,12 @@ async fn only_staff_of_the_institution_may_publish() {
         .await;
     assert_problem(create, StatusCode::FORBIDDEN).await;
     let patch = app
-        .client
-        .patch(app.url(&format!("/api/v1/courses/{course_id}")))
-        .bearer_auth(&outsider)
-        .json(&json!({"title": "Hijacked"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{course_id}"),
+            &outsider,
+            &json!({"title": "Hijacked"}),
+        )
+        .await;
     assert_problem(patch, StatusCode::FORBIDDEN).await;
     let unknown = app
         .post_json_with_token(
@@ -128,13 +116,12 @@ async fn edits_raise_the_version_and_withdrawal_leaves_a_tombstone_in_the_log() 
     let (staff, course_id) = app.course_with_staff().await;
 
     let patched = app
-        .client
-        .patch(app.url(&format!("/api/v1/courses/{course_id}")))
-        .bearer_auth(&staff)
-        .json(&json!({"title": "太极拳 Tai chi", "credits": 1.5}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{course_id}"),
+            &staff,
+            &json!({"title": "太极拳 Tai chi", "credits": 1.5}),
+        )
+        .await;
     assert_eq!(patched.status(), StatusCode::OK);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!(patched["title"], "太极拳 Tai chi");
@@ -208,7 +195,7 @@ async fn listing_filters_by_subject_and_institution_and_pages_with_a_cursor() {
             Some(c) => format!("/api/v1/courses?limit=2&cursor={c}"),
             None => "/api/v1/courses?limit=2".to_owned(),
         };
-        let page: Value = app.get(&path).await.json().await.unwrap();
+        let page: Value = app.get_json(&path).await;
         for course in page["courses"].as_array().unwrap() {
             seen.push(course["id"].as_str().unwrap().to_owned());
         }
@@ -219,19 +206,11 @@ async fn listing_filters_by_subject_and_institution_and_pages_with_a_cursor() {
     }
     assert_eq!(seen, ids, "every course once, in creation order");
 
-    let digital: Value = app
-        .get("/api/v1/courses?subject=digital_skills")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let digital: Value = app.get_json("/api/v1/courses?subject=digital_skills").await;
     assert_eq!(digital["courses"].as_array().unwrap().len(), 2);
     let by_institution: Value = app
-        .get("/api/v1/courses?institution=xihu-college")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/courses?institution=xihu-college")
+        .await;
     assert_eq!(by_institution["courses"].as_array().unwrap().len(), 5);
     assert_problem(
         app.get("/api/v1/courses?subject=cooking").await,

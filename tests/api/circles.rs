@@ -185,11 +185,8 @@ async fn resending_a_client_id_never_creates_a_second_message() {
     let next = send_acked(&mut again, "next-id", "and again").await;
     assert_eq!(next, first + 1);
     let history: Value = app
-        .get(&format!("/api/v1/circles/{id}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/circles/{id}/messages"))
+        .await;
     assert_eq!(history["messages"].as_array().unwrap().len(), 2);
 }
 
@@ -261,7 +258,7 @@ async fn a_nul_in_a_circle_description_is_422_and_creates_nothing() {
         .await;
     let problem = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem["errors"][0]["field"], "description", "{problem}");
-    let listed: Value = app.get("/api/v1/circles").await.json().await.unwrap();
+    let listed: Value = app.get_json("/api/v1/circles").await;
     assert_eq!(listed["circles"], json!([]), "{listed}");
 }
 
@@ -569,11 +566,8 @@ async fn moderators_delete_messages_mute_and_remove_members() {
     let notice = next_frame(&mut owner_socket).await;
     assert_eq!(notice, json!({"type": "deleted", "seq": seq}));
     let history: Value = app
-        .get(&format!("/api/v1/circles/{id}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/circles/{id}/messages"))
+        .await;
     assert_eq!(history["messages"][0]["deleted"], true);
     assert_eq!(history["messages"][0]["body"], "");
 
@@ -845,11 +839,8 @@ async fn a_link_to_a_course_here_arrives_with_a_card() {
     assert_eq!(message["card"]["title"], "太极拳入门 Tai chi for beginners");
     assert_eq!(message["card"]["institution"], "xihu-college college");
     let history: Value = app
-        .get(&format!("/api/v1/circles/{id}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/circles/{id}/messages"))
+        .await;
     assert_eq!(
         history["messages"][0]["card"]["title"],
         "太极拳入门 Tai chi for beginners"

@@ -122,12 +122,7 @@ async fn institution_add_registers_and_reports_invalid_regions() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let shown: serde_json::Value = app
-        .get("/api/v1/institutions/fayun-point")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown: serde_json::Value = app.get_json("/api/v1/institutions/fayun-point").await;
     assert_eq!(shown["name"], "法云村教学点");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("region"));

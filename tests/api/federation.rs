@@ -49,7 +49,7 @@ async fn synced(app: &TestApp, admin: &str, peer: &Value) -> Value {
 }
 
 async fn peer_state(app: &TestApp, id: &str) -> Value {
-    let list: Value = app.get("/api/v1/peers").await.json().await.unwrap();
+    let list: Value = app.get_json("/api/v1/peers").await;
     list["peers"]
         .as_array()
         .unwrap()
@@ -85,12 +85,7 @@ async fn a_village_course_reaches_the_province_through_the_county_with_edits_and
     let county_admin = county.admin().await;
     let province_admin = province.admin().await;
 
-    let known: Value = village
-        .get("/.well-known/shuyuan")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let known: Value = village.get_json("/.well-known/shuyuan").await;
     assert_eq!(known["id"], village.address.as_str());
     assert_eq!(known["protocol"], 1);
     assert_eq!(known["public_key"].as_str().unwrap().len(), 44);
@@ -106,11 +101,8 @@ async fn a_village_course_reaches_the_province_through_the_county_with_edits_and
 
     // The village's course is in the province's catalog and search, marked with its origin.
     let course: Value = province
-        .get(&format!("/api/v1/courses/{course_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/courses/{course_id}"))
+        .await;
     assert_eq!(course["title"], "太极拳入门 Tai chi for beginners");
     assert_eq!(course["origin"], village.address.as_str());
     assert_eq!(course["institution"]["slug"], "xihu-college");
@@ -120,7 +112,7 @@ async fn a_village_course_reaches_the_province_through_the_county_with_edits_and
     assert_eq!(found["hits"][0]["origin"], village.address.as_str());
 
     // The province learnt the village's key from the village itself, through the county.
-    let peers: Value = province.get("/api/v1/peers").await.json().await.unwrap();
+    let peers: Value = province.get_json("/api/v1/peers").await;
     let village_origin = peers["origins"]
         .as_array()
         .unwrap()
@@ -133,22 +125,18 @@ async fn a_village_course_reaches_the_province_through_the_county_with_edits_and
 
     // An edit propagates.
     let edited = village
-        .client
-        .patch(village.url(&format!("/api/v1/courses/{course_id}")))
-        .bearer_auth(&staff)
-        .json(&json!({"title": "八段锦 Baduanjin"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{course_id}"),
+            &staff,
+            &json!({"title": "八段锦 Baduanjin"}),
+        )
+        .await;
     assert_eq!(edited.status(), StatusCode::OK);
     synced(&county, &county_admin, &village_peer).await;
     synced(&province, &province_admin, &county_peer).await;
     let course: Value = province
-        .get(&format!("/api/v1/courses/{course_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/courses/{course_id}"))
+        .await;
     assert_eq!(course["title"], "八段锦 Baduanjin");
     province.wait_for_index().await;
     assert_eq!(province.search("q=八段锦").await["total"], 1);
@@ -198,13 +186,12 @@ async fn text_with_tabs_newlines_and_backslashes_arrives_unchanged_two_hops_away
     let title = r"C:\课件\N 书院 \t";
     let description = "第一行\n\t缩进 \\N and \\t\r\nlast \\ line \u{1F38B}";
     let edited = village
-        .client
-        .patch(village.url(&format!("/api/v1/courses/{course_id}")))
-        .bearer_auth(&staff)
-        .json(&json!({"title": title, "description": description, "tags": ["a\\b"]}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{course_id}"),
+            &staff,
+            &json!({"title": title, "description": description, "tags": ["a\\b"]}),
+        )
+        .await;
     assert_eq!(edited.status(), StatusCode::OK);
     let county_admin = county.admin().await;
     let province_admin = province.admin().await;
@@ -217,12 +204,7 @@ async fn text_with_tabs_newlines_and_backslashes_arrives_unchanged_two_hops_away
     assert_eq!(report["applied"], 1, "{report}");
     assert_eq!(report["rejected"], 0, "{report}");
     for app in [&county, &province] {
-        let course: Value = app
-            .get(&format!("/api/v1/courses/{course_id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let course: Value = app.get_json(&format!("/api/v1/courses/{course_id}")).await;
         assert_eq!(course["title"], title);
         assert_eq!(course["description"], description);
         assert_eq!(course["tags"], json!(["a\\b"]));
@@ -235,13 +217,12 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
     let (staff, course_id) = village.course_with_staff().await;
     for title in ["第二版", "第三版"] {
         let edited = village
-            .client
-            .patch(village.url(&format!("/api/v1/courses/{course_id}")))
-            .bearer_auth(&staff)
-            .json(&json!({"title": title}))
-            .send()
-            .await
-            .unwrap();
+            .patch_json_with_token(
+                &format!("/api/v1/courses/{course_id}"),
+                &staff,
+                &json!({"title": title}),
+            )
+            .await;
         assert_eq!(edited.status(), StatusCode::OK);
     }
     let page = feed_from_start(&village).await;
@@ -252,12 +233,7 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
     assert_eq!(page["next"], entries[0]["seq"]);
 
     // The signature verifies over the canonical record with the published key.
-    let known: Value = village
-        .get("/.well-known/shuyuan")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let known: Value = village.get_json("/.well-known/shuyuan").await;
     let key =
         shuyuan::federation::identity::parse_public_key(known["public_key"].as_str().unwrap())
             .unwrap();
@@ -270,11 +246,8 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
 
     let next = page["next"].as_i64().unwrap();
     let empty: Value = village
-        .get(&format!("/federation/v1/changes?since={next}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/federation/v1/changes?since={next}"))
+        .await;
     assert_eq!(empty["entries"], json!([]));
     assert_eq!(empty["next"], next);
 
@@ -297,11 +270,7 @@ async fn the_feed_lists_each_course_once_and_refuses_positions_it_never_gave() {
 
 /// `app`'s feed from its first change.
 async fn feed_from_start(app: &TestApp) -> Value {
-    app.get("/federation/v1/changes?since=0")
-        .await
-        .json()
-        .await
-        .unwrap()
+    app.get_json("/federation/v1/changes?since=0").await
 }
 
 /// Waits until `app`'s publisher has signed every log entry so far.
@@ -590,7 +559,7 @@ async fn tampered_and_malformed_entries_are_rejected_while_the_rest_apply() {
     assert_eq!(state["records_rejected"], 6);
     assert!(state["last_rejection"].as_str().is_some());
     // The stranger's key was never pinned: its entry did not verify.
-    let peers: Value = province.get("/api/v1/peers").await.json().await.unwrap();
+    let peers: Value = province.get_json("/api/v1/peers").await;
     assert!(
         !peers["origins"]
             .as_array()

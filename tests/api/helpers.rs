@@ -103,6 +103,11 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// `GET path`, its body parsed as JSON (a problem document too: check the status apart).
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
     pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
@@ -121,14 +126,35 @@ impl TestApp {
             .expect("request sent")
     }
 
+    pub async fn patch_json_with_token(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.json_with_token(reqwest::Method::PATCH, path, token, body)
+            .await
+    }
+
     pub async fn post_json_with_token(
         &self,
         path: &str,
         token: &str,
         body: &Value,
     ) -> reqwest::Response {
+        self.json_with_token(reqwest::Method::POST, path, token, body)
+            .await
+    }
+
+    async fn json_with_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Response {
         self.client
-            .post(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(token)
             .json(body)
             .send()

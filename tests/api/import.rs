@@ -17,12 +17,7 @@ fn import(app: &TestApp, dir: &std::path::Path) -> Output {
 }
 
 async fn courses(app: &TestApp) -> Vec<Value> {
-    let list: Value = app
-        .get("/api/v1/courses?limit=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/v1/courses?limit=100").await;
     list["courses"].as_array().unwrap().clone()
 }
 

@@ -19,12 +19,7 @@ async fn an_admin_registers_an_institution_that_anyone_can_read() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["kind"], "county_college");
-    let shown: Value = app
-        .get("/api/v1/institutions/xihu-college")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.get_json("/api/v1/institutions/xihu-college").await;
     assert_eq!(shown["name"], "西湖社区学院");
     assert_eq!(shown["region"], "zhejiang/hangzhou/xihu");
 }
@@ -47,11 +42,8 @@ async fn listing_by_region_includes_everything_beneath_it() {
         .await;
 
     let listed: Value = app
-        .get("/api/v1/institutions?region=zhejiang/hangzhou")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/institutions?region=zhejiang/hangzhou")
+        .await;
 
     let slugs: Vec<&str> = listed["institutions"]
         .as_array()
@@ -60,18 +52,13 @@ async fn listing_by_region_includes_everything_beneath_it() {
         .map(|i| i["slug"].as_str().unwrap())
         .collect();
     assert_eq!(slugs, ["fayun-point", "xihu-college"]);
-    let all: Value = app.get("/api/v1/institutions").await.json().await.unwrap();
+    let all: Value = app.get_json("/api/v1/institutions").await;
     assert_eq!(all["institutions"].as_array().unwrap().len(), 4);
 
     // '_' is allowed in segments; it must match itself, not any character.
     app.institution(&admin, "underscore-point", "zhe_x/a").await;
     app.institution(&admin, "lookalike-point", "zhexx/a").await;
-    let listed: Value = app
-        .get("/api/v1/institutions?region=zhe_x")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/api/v1/institutions?region=zhe_x").await;
     assert_eq!(listed["institutions"].as_array().unwrap().len(), 1);
     assert_eq!(listed["institutions"][0]["slug"], "underscore-point");
 }
@@ -149,7 +136,7 @@ async fn unknown_kinds_and_bad_regions_are_422_naming_the_field() {
         fields.sort();
         assert_eq!(fields, expected, "{body}");
     }
-    let all: Value = app.get("/api/v1/institutions").await.json().await.unwrap();
+    let all: Value = app.get_json("/api/v1/institutions").await;
     assert!(
         all["institutions"].as_array().unwrap().is_empty(),
         "nothing was created"

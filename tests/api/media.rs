@@ -41,11 +41,8 @@ async fn stored_object_count(app: &TestApp) -> usize {
 
 /// `GET /api/v1/courses/{id}/files`, as JSON.
 async fn course_files(app: &TestApp, course_id: &str) -> Value {
-    app.get(&format!("/api/v1/courses/{course_id}/files"))
+    app.get_json(&format!("/api/v1/courses/{course_id}/files"))
         .await
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn pending_uploads(app: &TestApp) -> i64 {
@@ -133,12 +130,7 @@ async fn a_raw_upload_is_stored_and_streams_back_with_ranges() {
 
     let listed = course_files(&app, &course_id).await;
     assert_eq!(listed["files"][0]["id"], file["id"]);
-    let course: Value = app
-        .get(&format!("/api/v1/courses/{course_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let course: Value = app.get_json(&format!("/api/v1/courses/{course_id}")).await;
     assert_eq!(course["version"], 2, "a new file is a change to the course");
 }
 

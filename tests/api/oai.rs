@@ -627,13 +627,12 @@ async fn long_lists_page_by_position_so_concurrent_changes_skip_and_repeat_nothi
     // Between pages: five new courses, and an edit of a course the first page served.
     let added = publish(&app, "xihu-college", 5, "health").await;
     let edited = app
-        .client
-        .patch(app.url(&format!("/api/v1/courses/{}", original[0])))
-        .bearer_auth(&admin)
-        .json(&json!({"title": "edited"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{}", original[0]),
+            &admin,
+            &json!({"title": "edited"}),
+        )
+        .await;
     assert_eq!(edited.status(), StatusCode::OK);
     let first_token = first.token.clone().expect("a token after the first page");
     let (rest, tokens) = harvest(

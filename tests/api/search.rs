@@ -185,13 +185,12 @@ async fn withdrawn_and_edited_courses_follow_the_catalog() {
     assert_eq!(app.search("q=太极拳").await["total"], 1);
 
     let patched = app
-        .client
-        .patch(app.url(&format!("/api/v1/courses/{course_id}")))
-        .bearer_auth(&staff)
-        .json(&json!({"title": "八段锦 Baduanjin qigong"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_json_with_token(
+            &format!("/api/v1/courses/{course_id}"),
+            &staff,
+            &json!({"title": "八段锦 Baduanjin qigong"}),
+        )
+        .await;
     assert_eq!(patched.status(), StatusCode::OK);
     app.wait_for_index().await;
     assert_eq!(app.search("q=太极拳").await["total"], 0);
